@@ -1,0 +1,86 @@
+# Two virtual environments, hidden behind these targets:
+#   .venv-rasa  Rasa 3.6.21 (pins SQLAlchemy < 1.5, pydantic < 1.10.10)
+#   .venv       the project's own code: rasa-sdk action server, SQLAlchemy 2, httpx, tests
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+RASA_VENV := .venv-rasa
+PYTHON := $(VENV)/bin/python
+RASA := $(RASA_VENV)/bin/rasa
+MODEL := models/outage-assistant.tar.gz
+TRAIN_INPUTS := config.yml bot/domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+export RASA_TELEMETRY_ENABLED := false
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export TQDM_DISABLE := 1
+export RASA_BIN := $(abspath $(RASA))
+
+.PHONY: help setup run shell train test lint validate test-stories test-nlu pytest eval bench reset-demo clean
+
+help:
+	@echo "make run     set up, train if needed, and start the assistant (Ctrl-C stops it)"
+	@echo "make shell   chat with the running assistant in this terminal"
+	@echo "make test    set up and run every test"
+	@echo "make eval    compare NLU pipelines on the held-out set and the real-message benchmark"
+	@echo "make bench   measure end-to-end reply latency against a running assistant"
+
+$(VENV)/.installed: pyproject.toml
+	@py=$$(scripts/find-python310) && { test -x $(PYTHON) || $$py -m venv $(VENV); }
+	$(PYTHON) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
+	@py=$$(scripts/find-python310) && { test -x $(RASA_VENV)/bin/python || $$py -m venv $(RASA_VENV); }
+	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/rasa.txt -c requirements/rasa-constraints.txt
+	@touch $@
+
+setup: $(VENV)/.installed $(RASA_VENV)/.installed
+
+# Trains only when the training data, domain or config changed.
+$(MODEL): $(RASA_VENV)/.installed $(TRAIN_INPUTS)
+	$(RASA) train --config config.yml --domain bot/domain.yml --data data --out models --fixed-model-name outage-assistant
+	@touch $@
+
+train: $(MODEL)
+
+run: setup $(MODEL)
+	$(PYTHON) -m bot.run
+
+shell: $(VENV)/.installed
+	$(PYTHON) -m bot.chat
+
+reset-demo: $(VENV)/.installed
+	$(PYTHON) -m bot.cli seed --scenario outage_day_two
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check bot actions tests scripts
+	$(VENV)/bin/ruff format --check bot actions tests scripts
+	$(VENV)/bin/mypy
+
+validate: $(RASA_VENV)/.installed
+	$(RASA) data validate --config config.yml --domain bot/domain.yml --data data --fail-on-warnings
+
+test-stories: $(MODEL)
+	$(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/stories
+
+test-nlu: $(MODEL) $(VENV)/.installed
+	$(RASA) test nlu --model $(MODEL) --nlu tests/nlu/holdout.yml --out results/nlu
+	$(PYTHON) scripts/nlu_gate.py results/nlu/intent_report.json --min-macro-f1 0.90
+
+pytest: setup $(MODEL)
+	$(PYTHON) -m pytest -ra
+
+test: setup lint validate test-stories test-nlu pytest
+
+eval: setup
+	$(RASA_VENV)/bin/python scripts/eval_nlu.py --out docs/nlu-evaluation.md
+
+bench: setup $(MODEL)
+	$(PYTHON) scripts/bench_replies.py --out docs/benchmarks.md
+
+clean:
+	rm -rf models results .rasa

@@ -1,0 +1,70 @@
+"""Shared plumbing for the actions. Deliberately not an Action subclass: rasa-sdk registers
+every concrete Action subclass it finds, and a shared base would crash the server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.answers import Context, Reply
+from bot.knowledge import KnowledgeSource
+from bot.settings import Settings
+from bot.store import IncidentStore, default_knowledge, default_settings, default_store
+
+logger = logging.getLogger(__name__)
+
+
+class IncidentStateMixin:
+    """Gives an action the store, knowledge and settings; tests pass their own."""
+
+    def __init__(
+        self,
+        store: IncidentStore | None = None,
+        knowledge: KnowledgeSource | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self._store = store
+        self._knowledge = knowledge
+        self._settings = settings
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings or default_settings()
+
+    @property
+    def knowledge(self) -> KnowledgeSource:
+        return self._knowledge or default_knowledge()
+
+    @property
+    def store(self) -> IncidentStore:
+        return self._store or default_store()
+
+    async def context(self) -> Context:
+        """Raises IncidentSourceError or KnowledgeError; callers answer with a fallback."""
+        overview = await self.store.overview()
+        return Context(overview=overview, knowledge=self.knowledge.get(), tz=self.settings.tz)
+
+
+def send(dispatcher: CollectingDispatcher, replies: Iterable[Reply]) -> None:
+    for reply in replies:
+        dispatcher.utter_message(response=reply.response, buttons=reply.buttons or None, **reply.variables)
+
+
+def entity_values(tracker: Tracker, name: str) -> list[Any]:
+    return [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
+
+
+def latest_intent(tracker: Tracker) -> str | None:
+    intent = tracker.latest_message.get("intent") or {}
+    name = intent.get("name") if isinstance(intent, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def source_unavailable(dispatcher: CollectingDispatcher, exc: Exception) -> list[dict[str, Any]]:
+    logger.warning("answering without incident state: %s", exc)
+    dispatcher.utter_message(response="utter_state_unavailable")
+    return []

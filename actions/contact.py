@@ -1,0 +1,45 @@
+"""request_human and notify_me: how to reach people, and when the next update is due."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions._support import IncidentStateMixin, entity_values, send, source_unavailable
+from bot.answers import human_contact, notify_answer
+from bot.entities import normalise_service
+from bot.errors import IncidentSourceError, KnowledgeError
+
+
+class ActionHumanContact(IncidentStateMixin, Action):
+    def name(self) -> str:
+        return "action_human_contact"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        try:
+            replies = human_contact(self.knowledge.get())
+        except KnowledgeError as exc:
+            return source_unavailable(dispatcher, exc)
+        send(dispatcher, replies)
+        return []
+
+
+class ActionNotifyMe(IncidentStateMixin, Action):
+    def name(self) -> str:
+        return "action_notify_me"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        named = next((k for k in map(normalise_service, entity_values(tracker, "service")) if k), None)
+        key = named or normalise_service(tracker.get_slot("service"))
+        try:
+            replies = notify_answer(await self.context(), key)
+        except (IncidentSourceError, KnowledgeError) as exc:
+            return source_unavailable(dispatcher, exc)
+        send(dispatcher, replies)
+        return []

@@ -1,0 +1,52 @@
+"""check_outage and ask_eta: what is affected, what works, and when it will be fixed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions._support import IncidentStateMixin, entity_values, send, source_unavailable
+from bot.answers import eta_answer, outage_summary, service_answer
+from bot.entities import normalise_service
+from bot.errors import IncidentSourceError, KnowledgeError
+
+
+def _named_service(tracker: Tracker) -> str | None:
+    return next((k for k in map(normalise_service, entity_values(tracker, "service")) if k), None)
+
+
+class ActionOutageOverview(IncidentStateMixin, Action):
+    def name(self) -> str:
+        return "action_outage_overview"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        key = _named_service(tracker)
+        try:
+            ctx = await self.context()
+            # "Is email down?" names a service: answer about it rather than list everything.
+            replies = service_answer(ctx, key) if key else outage_summary(ctx)
+        except (IncidentSourceError, KnowledgeError) as exc:
+            return source_unavailable(dispatcher, exc)
+        send(dispatcher, replies)
+        return [SlotSet("service", key)] if key else []
+
+
+class ActionEta(IncidentStateMixin, Action):
+    def name(self) -> str:
+        return "action_eta"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        key = _named_service(tracker) or normalise_service(tracker.get_slot("service"))
+        try:
+            replies = eta_answer(await self.context(), key)
+        except (IncidentSourceError, KnowledgeError) as exc:
+            return source_unavailable(dispatcher, exc)
+        send(dispatcher, replies)
+        return [SlotSet("service", key)] if key else []

@@ -1,0 +1,27 @@
+"""security_concern: quote the incident's stated cause, never a guess."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions._support import IncidentStateMixin, send, source_unavailable
+from bot.answers import security_answer
+from bot.errors import IncidentSourceError, KnowledgeError
+
+
+class ActionSecurity(IncidentStateMixin, Action):
+    def name(self) -> str:
+        return "action_security"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        try:
+            replies = security_answer(await self.context())
+        except (IncidentSourceError, KnowledgeError) as exc:
+            return source_unavailable(dispatcher, exc)
+        send(dispatcher, replies)
+        return []

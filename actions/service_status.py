@@ -1,0 +1,36 @@
+"""Service intents (top_up, roaming, ...): live state, latest update, ETA and workaround."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions._support import IncidentStateMixin, entity_values, latest_intent, send, source_unavailable
+from bot.answers import connectivity_answer, service_answer
+from bot.entities import service_for
+from bot.errors import IncidentSourceError, KnowledgeError
+
+
+class ActionServiceStatus(IncidentStateMixin, Action):
+    def name(self) -> str:
+        return "action_service_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        intent = latest_intent(tracker)
+        key = service_for(intent, entity_values(tracker, "service"))
+        phone = next(iter(entity_values(tracker, "phone_number")), None) or tracker.get_slot("phone_number")
+        try:
+            ctx = await self.context()
+            if intent == "connectivity":
+                replies = connectivity_answer(ctx, key)
+            else:
+                replies = service_answer(ctx, key or "mobile", phone_number=phone)
+        except (IncidentSourceError, KnowledgeError) as exc:
+            return source_unavailable(dispatcher, exc)
+        send(dispatcher, replies)
+        return [SlotSet("service", key)]

@@ -1,0 +1,1 @@
+"""Outage Assistant: incident store, answers and tooling behind the Rasa bot."""

@@ -1,0 +1,82 @@
+"""Operator command line: migrate, load or reset scenarios, inspect and resolve incidents.
+
+    python -m bot.cli migrate
+    python -m bot.cli seed [--scenario outage_day_two] [--if-empty]
+    python -m bot.cli reset            # no incidents at all
+    python -m bot.cli status
+    python -m bot.cli resolve ID --message "Everything is back."
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bot.db import make_engine, make_session_factory
+from bot.errors import OutageAssistantError
+from bot.incidents import resolve_incident
+from bot.knowledge import load_knowledge
+from bot.migrate import upgrade
+from bot.seed import is_empty, load_scenario, scenario_path
+from bot.settings import load_settings
+from bot.status import read_overview
+from bot.store import utcnow
+from bot.timefmt import format_when
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.cli", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create or upgrade the database schema")
+    seed = sub.add_parser("seed", help="replace all incidents with a scenario")
+    seed.add_argument("--scenario", default="outage_day_two", help="a name under bot/scenarios/ or a YAML path")
+    seed.add_argument("--if-empty", action="store_true", help="only when the database holds nothing yet")
+    sub.add_parser("reset", help="remove every incident (all services operational)")
+    sub.add_parser("status", help="print the current incident state")
+    resolve = sub.add_parser("resolve", help="resolve an incident")
+    resolve.add_argument("incident_id", type=int)
+    resolve.add_argument("--message", required=True)
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        sessions = make_session_factory(engine)
+        now = utcnow()
+        if args.command == "migrate":
+            print("database schema is up to date")
+        elif args.command in ("seed", "reset"):
+            name = "all_clear" if args.command == "reset" else args.scenario
+            with sessions.begin() as session:
+                if args.command == "seed" and args.if_empty and not is_empty(session):
+                    print("database already holds data; left as it is")
+                    return 0
+                knowledge = load_knowledge(settings.knowledge_file)
+                ids = load_scenario(session, scenario_path(name), knowledge, now=now, tz=settings.tz)
+            print(f"loaded scenario {name!r}: {len(ids)} incident(s)")
+        elif args.command == "status":
+            with sessions() as session:
+                ov = read_overview(session, now)
+            if not ov.incidents:
+                print("no active incidents")
+            for inc in ov.incidents:
+                print(f"#{inc.id} [{inc.status.value}/{inc.impact.value}] {inc.title}")
+                print(f"   since {format_when(inc.started_at, now, settings.tz)}")
+                if inc.next_update_at:
+                    print(f"   next update {format_when(inc.next_update_at, now, settings.tz)}")
+            for state in ov.services:
+                print(f"  {state.key:15} {state.status.value:22} {state.kind.value}")
+        elif args.command == "resolve":
+            with sessions.begin() as session:
+                resolve_incident(session, args.incident_id, message=args.message, now=now)
+            print(f"incident #{args.incident_id} resolved")
+    except OutageAssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""SQLAlchemy 2 typed ORM for the incident store."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class IncidentStatus(str, enum.Enum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+class Impact(str, enum.Enum):
+    NONE = "none"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+    MAINTENANCE = "maintenance"
+
+
+class ServiceStatus(str, enum.Enum):
+    """Statuspage's component vocabulary, ordered from best to worst in SEVERITY."""
+
+    OPERATIONAL = "operational"
+    DEGRADED_PERFORMANCE = "degraded_performance"
+    PARTIAL_OUTAGE = "partial_outage"
+    MAJOR_OUTAGE = "major_outage"
+    UNDER_MAINTENANCE = "under_maintenance"
+
+    @property
+    def severity(self) -> int:
+        return SEVERITY[self]
+
+    @property
+    def is_affected(self) -> bool:
+        return self is not ServiceStatus.OPERATIONAL
+
+
+SEVERITY = {
+    ServiceStatus.OPERATIONAL: 0,
+    ServiceStatus.DEGRADED_PERFORMANCE: 1,
+    ServiceStatus.UNDER_MAINTENANCE: 2,
+    ServiceStatus.PARTIAL_OUTAGE: 3,
+    ServiceStatus.MAJOR_OUTAGE: 4,
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; SQLite would otherwise drop the offset."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; attach a time zone")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Non-native enums keep SQLite and PostgreSQL schemas alike and migrations simple.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        validate_strings=True,
+        values_callable=lambda e: [m.value for m in e],
+        length=32,
+    )
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Service(Base):
+    __tablename__ = "service"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    group: Mapped[str] = mapped_column(String(32), default="account")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[IncidentStatus] = mapped_column(_enum(IncidentStatus, "incident_status"))
+    impact: Mapped[Impact] = mapped_column(_enum(Impact, "incident_impact"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    eta: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    public_message: Mapped[str] = mapped_column(Text, default="")
+    cause: Mapped[str | None] = mapped_column(Text, default=None)
+    source: Mapped[str] = mapped_column(String(32), default="manual")
+    external_id: Mapped[str | None] = mapped_column(String(100), default=None, unique=True)
+
+    impacts: Mapped[list[ServiceImpact]] = relationship(
+        back_populates="incident", cascade="all, delete-orphan", order_by="ServiceImpact.service_key"
+    )
+    updates: Mapped[list[IncidentUpdate]] = relationship(
+        back_populates="incident", cascade="all, delete-orphan", order_by="IncidentUpdate.posted_at"
+    )
+
+
+class ServiceImpact(Base):
+    __tablename__ = "service_impact"
+    __table_args__ = (UniqueConstraint("incident_id", "service_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    service_key: Mapped[str] = mapped_column(ForeignKey("service.key"))
+    status: Mapped[ServiceStatus] = mapped_column(_enum(ServiceStatus, "service_status"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    incident: Mapped[Incident] = relationship(back_populates="impacts")
+    service: Mapped[Service] = relationship()
+
+
+class IncidentUpdate(Base):
+    __tablename__ = "incident_update"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[IncidentStatus] = mapped_column(_enum(IncidentStatus, "update_status"))
+    message: Mapped[str] = mapped_column(Text)
+    # Which services this update is about; empty means the whole incident.
+    service_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    eta: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    incident: Mapped[Incident] = relationship(back_populates="updates")
