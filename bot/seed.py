@@ -67,6 +67,8 @@ def load_scenario(session: Session, path: Path, knowledge: Knowledge, *, now: da
     if not isinstance(data, dict) or not isinstance(data.get("incidents"), list):
         raise ValidationError(f"{path.name}: expected a mapping with an 'incidents' list")
     session.execute(delete(Incident))
+    # The bulk delete bypasses the identity map; drop what it still holds so ids can be reused.
+    session.expunge_all()
     sync_catalogue(session, knowledge)
     session.flush()
     ids = []

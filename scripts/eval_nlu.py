@@ -1,0 +1,135 @@
+"""Compare NLU pipelines on the held-out set and the real-message benchmark (`make eval`).
+
+Runs in the Rasa virtual environment. For each candidate config it trains an NLU-only
+model on data/, parses every message, and reports macro-F1, accuracy, the fallback rate,
+training time and parse latency. Figures are written to a Markdown file and JSON.
+The benchmark file is only read here; nothing from it reaches data/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sklearn.metrics import accuracy_score, f1_score
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARK = ROOT.parent / "shared" / "benchmarks" / "customer_messages.tsv"
+CANDIDATES = {
+    "light: count vectors + LogisticRegression (config.yml)": ROOT / "config.yml",
+    "DIET, 100 epochs (configs/diet.yml)": ROOT / "configs" / "diet.yml",
+}
+
+
+def read_holdout() -> list[tuple[str, str]]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(ROOT / "tests" / "nlu" / "holdout.yml"))
+    return [(m.get("intent"), m.get("text")) for m in data.intent_examples]
+
+
+def read_benchmark(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        parts = line.split("\t", 2)
+        if len(parts) == 3 and parts[2].strip():
+            rows.append((parts[1], parts[2]))
+    return rows
+
+
+def scores(gold: list[str], predicted: list[str]) -> dict[str, float]:
+    labels = sorted(set(gold))
+    return {
+        "macro_f1": f1_score(gold, predicted, labels=labels, average="macro", zero_division=0),
+        "accuracy": accuracy_score(gold, predicted),
+    }
+
+
+async def evaluate(config: Path, sets: dict[str, list[tuple[str, str]]]) -> dict[str, object]:
+    from rasa.core.agent import Agent
+    from rasa.model_training import train_nlu
+
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        model = train_nlu(str(config), str(ROOT / "data"), out, fixed_model_name="eval", domain=str(ROOT / "bot" / "domain.yml"))
+        train_seconds = time.perf_counter() - started
+        agent = Agent.load(model)
+        result: dict[str, object] = {"train_seconds": round(train_seconds, 1)}
+        latencies: list[float] = []
+        for name, rows in sets.items():
+            raw, final = [], []
+            for _, text in rows:
+                t0 = time.perf_counter()
+                parsed = await agent.parse_message(text)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                ranking = [r["name"] for r in parsed.get("intent_ranking", []) if r["name"] != "nlu_fallback"]
+                raw.append(ranking[0] if ranking else "none")
+                final.append(parsed["intent"]["name"])
+            gold = [g for g, _ in rows]
+            result[name] = {
+                "n": len(rows),
+                **{k: round(v, 3) for k, v in scores(gold, raw).items()},
+                "with_fallback": {k: round(v, 3) for k, v in scores(gold, final).items()},
+                "fallback_rate": round(sum(p == "nlu_fallback" for p in final) / len(final), 3),
+                "per_intent_f1": dict(
+                    zip(
+                        sorted(set(gold)),
+                        (round(x, 3) for x in f1_score(gold, raw, labels=sorted(set(gold)), average=None, zero_division=0)),
+                    )
+                ),
+            }
+        latencies.sort()
+        result["parse_ms_p50"] = round(statistics.median(latencies), 1)
+        result["parse_ms_p95"] = round(latencies[int(len(latencies) * 0.95) - 1], 1)
+        return result
+
+
+def markdown(results: dict[str, dict[str, object]], sets: dict[str, list[tuple[str, str]]]) -> str:
+    lines = [
+        "| pipeline | set | n | macro-F1 | accuracy | macro-F1 after fallback | fallback rate | train s | parse ms p50 / p95 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for pipeline, res in results.items():
+        for name in sets:
+            r = res[name]
+            assert isinstance(r, dict)
+            lines.append(
+                f"| {pipeline} | {name} | {r['n']} | {r['macro_f1']:.3f} | {r['accuracy']:.3f} | "
+                f"{r['with_fallback']['macro_f1']:.3f} | {r['fallback_rate']:.1%} | {res['train_seconds']} | "
+                f"{res['parse_ms_p50']} / {res['parse_ms_p95']} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "nlu-evaluation.md")
+    parser.add_argument("--benchmark", type=Path, default=BENCHMARK)
+    args = parser.parse_args()
+    sets = {"held-out (ours)": read_holdout()}
+    if args.benchmark.is_file():
+        sets["real customer messages"] = read_benchmark(args.benchmark)
+    else:
+        print(f"benchmark not found at {args.benchmark}; evaluating the held-out set only")
+    results = {name: asyncio.run(evaluate(cfg, sets)) for name, cfg in CANDIDATES.items()}
+    (ROOT / "results").mkdir(exist_ok=True)
+    (ROOT / "results" / "nlu-evaluation.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    table = markdown(results, sets)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    marker = "<!-- eval-table -->"
+    if args.out.is_file() and marker in args.out.read_text(encoding="utf-8"):
+        head, _, rest = args.out.read_text(encoding="utf-8").partition(marker)
+        _, _, tail = rest.partition("<!-- /eval-table -->")
+        args.out.write_text(f"{head}{marker}\n{table}\n<!-- /eval-table -->{tail}", encoding="utf-8")
+    else:
+        args.out.write_text(f"{marker}\n{table}\n<!-- /eval-table -->\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Action fixtures: a tracker built with Tracker.from_dict, a dispatcher, and injected state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from sqlalchemy import Engine
+
+from bot.knowledge import KnowledgeSource
+from bot.settings import PROJECT_ROOT, Settings, load_settings
+from bot.store import IncidentStore
+from tests.conftest import NOW
+
+TrackerFactory = Callable[..., Tracker]
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict[str, Any]:
+    return yaml.safe_load((PROJECT_ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings({"VAR_DIR": str(tmp_path)}, dotenv_path=Path("/nonexistent"))
+
+
+@pytest.fixture
+def state(engine: Engine, demo: int, settings: Settings) -> dict[str, Any]:
+    """Constructor arguments that point an action at the test database and a fixed clock."""
+    return {
+        "store": IncidentStore(engine, clock=lambda: NOW),
+        "knowledge": KnowledgeSource(PROJECT_ROOT / "bot" / "knowledge.yml"),
+        "settings": settings,
+    }
+
+
+@pytest.fixture
+def tracker() -> TrackerFactory:
+    def make(
+        intent: str | None,
+        text: str = "",
+        entities: list[dict[str, Any]] | None = None,
+        slots: dict[str, Any] | None = None,
+        events: list[dict[str, Any]] | None = None,
+        ranking: list[dict[str, Any]] | None = None,
+    ) -> Tracker:
+        latest = {
+            "intent": {"name": intent, "confidence": 0.9} if intent else {},
+            "entities": entities or [],
+            "text": text,
+            "intent_ranking": ranking or [],
+        }
+        return Tracker.from_dict(
+            {
+                "sender_id": "test-user",
+                "slots": slots or {},
+                "latest_message": latest,
+                "events": events or [{"event": "user", "text": text, "parse_data": latest}],
+                "paused": False,
+                "followup_action": None,
+                "active_loop": {},
+                "latest_action_name": "action_listen",
+            }
+        )
+
+    return make

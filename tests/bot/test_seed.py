@@ -1,0 +1,61 @@
+"""Demo scenarios: relative times, loading, and resetting."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.errors import ValidationError
+from bot.knowledge import Knowledge
+from bot.models import Incident
+from bot.seed import is_empty, load_scenario, parse_when, scenario_path
+from bot.status import read_overview
+
+TZ = ZoneInfo("Pacific/Auckland")
+NOW = datetime(2026, 11, 25, 1, 30, tzinfo=timezone.utc)  # 2:30 pm local
+
+
+def test_now_offsets() -> None:
+    assert parse_when("now-1h30m", NOW, TZ) == NOW - timedelta(hours=1, minutes=30)
+    assert parse_when("now+2d", NOW, TZ) == NOW + timedelta(days=2)
+
+
+def test_last_clock_time_is_local_and_in_the_past() -> None:
+    morning = parse_when("last 08:00", NOW, TZ).astimezone(TZ)
+    assert (morning.hour, morning.day) == (8, 25)
+    evening = parse_when("last 20:00", NOW, TZ).astimezone(TZ)
+    assert (evening.hour, evening.day) == (20, 24)
+    assert parse_when("last 08:00 -12h", NOW, TZ).astimezone(TZ).hour == 20
+
+
+@pytest.mark.parametrize("expr", ["yesterday", "now-", "last 25:00", "", "now*2h"])
+def test_bad_expressions_are_refused(expr: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_when(expr, NOW, TZ)
+
+
+def test_demo_is_day_two_with_no_eta_and_a_stated_next_update(
+    session: Session, knowledge: Knowledge, demo: int
+) -> None:
+    ov = read_overview(session, NOW)
+    (incident,) = ov.incidents
+    assert timedelta(hours=24) <= NOW - incident.started_at <= timedelta(hours=49)
+    assert incident.eta is None and incident.next_update_at is not None
+    assert incident.cause is not None and "not a cyber" in incident.cause
+
+
+def test_reloading_replaces_instead_of_duplicating(session: Session, knowledge: Knowledge, demo: int) -> None:
+    load_scenario(session, scenario_path("outage_day_two"), knowledge, now=NOW, tz=TZ)
+    assert session.scalar(select(func.count()).select_from(Incident)) == 1
+    load_scenario(session, scenario_path("all_clear"), knowledge, now=NOW, tz=TZ)
+    assert session.scalar(select(func.count()).select_from(Incident)) == 0
+    assert not is_empty(session)  # the service catalogue stays
+
+
+def test_unknown_scenario_lists_the_available_ones() -> None:
+    with pytest.raises(ValidationError, match="available: all_clear, outage_day_two"):
+        scenario_path("nope")

@@ -1,0 +1,54 @@
+"""Settings read the environment and .env, and fail fast on bad or placeholder values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigurationError
+from bot.settings import load_settings
+
+NO_FILE = Path("/nonexistent/.env")
+
+
+def test_defaults_are_embedded_sqlite_and_auckland(tmp_path: Path) -> None:
+    s = load_settings({"VAR_DIR": str(tmp_path)}, dotenv_path=NO_FILE)
+    assert s.database_url == f"sqlite:///{tmp_path / 'outage.db'}"
+    assert s.tracker_store_url == f"sqlite:///{tmp_path / 'tracker.db'}"
+    assert s.timezone == "Pacific/Auckland" and s.is_development
+    assert s.lock_store == "in_memory"
+
+
+def test_environment_beats_dotenv(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("TIMEZONE=Europe/London\nRASA_PORT=6000\n", encoding="utf-8")
+    s = load_settings({"RASA_PORT": "7000"}, dotenv_path=env_file)
+    assert s.timezone == "Europe/London" and s.rasa_port == 7000
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"APP_ENV": "prod"}, "APP_ENV"),
+        ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+        ({"RASA_PORT": "eighty"}, "whole number"),
+        ({"RASA_PORT": "70000"}, "port number"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"LOCK_STORE": "memcached"}, "LOCK_STORE"),
+    ],
+)
+def test_bad_values_fail_fast(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(env, dotenv_path=NO_FILE)
+
+
+@pytest.mark.parametrize("token", ["", "change-me", "CHANGEME", "secret"])
+def test_placeholder_token_refused_outside_development(token: str) -> None:
+    with pytest.raises(ConfigurationError, match="RASA_AUTH_TOKEN"):
+        load_settings({"APP_ENV": "production", "RASA_AUTH_TOKEN": token}, dotenv_path=NO_FILE)
+
+
+def test_real_token_accepted_in_production() -> None:
+    s = load_settings({"APP_ENV": "production", "RASA_AUTH_TOKEN": "k3J9x-long-random"}, dotenv_path=NO_FILE)
+    assert s.rasa_auth_token == "k3J9x-long-random"

@@ -1,0 +1,94 @@
+"""Small fixtures: a fresh migrated database per test, the shipped knowledge file, a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from bot.db import make_engine, make_session_factory
+from bot.knowledge import Knowledge, load_knowledge
+from bot.migrate import upgrade
+from bot.seed import load_scenario, scenario_path
+from bot.settings import PROJECT_ROOT
+
+TZ = ZoneInfo("Pacific/Auckland")
+# 2:30 pm on a Wednesday in Auckland: the demo's "last 08:00" is this morning.
+NOW = datetime(2026, 11, 25, 1, 30, tzinfo=timezone.utc)
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def tz() -> ZoneInfo:
+    return TZ
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    return load_knowledge(PROJECT_ROOT / "bot" / "knowledge.yml")
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = make_engine(f"sqlite:///{tmp_path / 'outage.db'}")
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with make_session_factory(engine)() as s:
+        yield s
+
+
+@pytest.fixture
+def demo(session: Session, knowledge: Knowledge) -> int:
+    """The demo outage loaded at NOW; returns its incident id."""
+    (incident_id,) = load_scenario(session, scenario_path("outage_day_two"), knowledge, now=NOW, tz=TZ)
+    session.commit()
+    return incident_id
+
+
+def _postgres_available() -> str | None:
+    try:
+        eng = make_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with eng.connect():
+            pass
+        eng.dispose()
+        return None
+    except Exception as exc:  # any failure to connect means "no server here"
+        return f"PostgreSQL not reachable at {POSTGRES_URL} ({exc.__class__.__name__}); set TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A fresh schema on the real PostgreSQL server, dropped afterwards."""
+    reason = _postgres_available()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    eng = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        upgrade(eng)
+        yield eng
+    finally:
+        eng.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
