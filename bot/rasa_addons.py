@@ -1,4 +1,4 @@
-"""Rasa pipeline components. Imported only by Rasa, in its own virtual environment.
+"""Rasa pipeline and channel add-ons. Imported only by Rasa, in its own virtual environment.
 
 Rasa 3.6's LogisticRegressionClassifier crashes on a message that yields no tokens (an
 empty or whitespace-only text): the featurizers then emit fewer columns than the model
@@ -6,16 +6,25 @@ was trained on, scikit-learn raises, and the REST channel answers with nothing. 
 message with no known vocabulary at all (emoji only, another script, "xxxx") gets the
 classifier's prior, which is `affirm` at 0.45, above the fallback threshold.
 
-This subclass classifies both as "no intent, confidence 0", so the FallbackClassifier
-turns them into `nlu_fallback` and the assistant asks what was meant.
+RobustLogisticRegressionClassifier classifies both as "no intent, confidence 0", so the
+FallbackClassifier turns them into `nlu_fallback` and the assistant asks what was meant.
+
+SafeRestInput is Rasa's REST channel with its input checked: a malformed, binary or
+oversized body, or fields of the wrong type, get a 4xx with a reason instead of a 500.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
+
+from rasa.core.channels.rest import RestInput
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.shared.nlu.training_data.message import Message
+from sanic.exceptions import InvalidUsage, PayloadTooLarge
+from sanic.request import Request
 
 logger = logging.getLogger(__name__)
 # Fewer known word and character n-grams than this and the prediction is the prior, not evidence.
@@ -51,3 +60,64 @@ class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):  # type:
                 message.set("intent", {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
         return messages
+
+
+# --- input channel ------------------------------------------------------------------------
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_MESSAGE_CHARS = 10_000
+MAX_SENDER_CHARS = 128
+# C0/C1 control characters except tab and newline, which people do type.
+_CONTROL = dict.fromkeys([*range(0, 9), *range(11, 32), 127, *range(128, 160)])
+
+
+def clean_text(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
+class SafeRestInput(RestInput):  # type: ignore[misc]
+    """Rasa's REST channel with input checks: bad bodies get a 4xx with a reason, never a 500.
+
+    Registered under the same name, so the URL stays /webhooks/rest/webhook.
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    @staticmethod
+    def _payload(request: Request) -> dict[str, Any]:
+        cached = request.ctx.__dict__.get("outage_payload")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        body = request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidUsage("request body must be UTF-8 JSON") from None
+        if not isinstance(data, dict):
+            raise InvalidUsage('request body must be a JSON object like {"sender": "...", "message": "..."}')
+        request.ctx.outage_payload = data
+        return data
+
+    async def _extract_sender(self, request: Request) -> str:
+        sender = self._payload(request).get("sender")
+        if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+            raise InvalidUsage(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters")
+        return clean_text(sender)
+
+    def _extract_message(self, request: Request) -> str:
+        message = self._payload(request).get("message", "")
+        if message is None:
+            message = ""
+        if not isinstance(message, str):
+            raise InvalidUsage("'message' must be a string")
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise PayloadTooLarge(f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
+        return clean_text(message)
+
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
+        metadata = self._payload(request).get("metadata")
+        return metadata if isinstance(metadata, dict) else None
