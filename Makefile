@@ -10,7 +10,7 @@ RASA_VENV := .venv-rasa
 PYTHON := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 MODEL := models/outage-assistant.tar.gz
-TRAIN_INPUTS := config.yml bot/domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+TRAIN_INPUTS := config.yml bot/domain.yml bot/rasa_addons.py $(shell find data -name '*.yml' 2>/dev/null)
 export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -61,11 +61,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check bot actions tests scripts
 	$(VENV)/bin/mypy
 
-validate: $(RASA_VENV)/.installed
-	$(RASA) data validate --config config.yml --domain bot/domain.yml --data data --fail-on-warnings
+validate: $(RASA_VENV)/.installed $(VENV)/.installed
+	$(PYTHON) scripts/check_validate.py $(RASA)
 
 test-stories: $(MODEL)
-	$(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/stories
+	$(RASA) test core --e2e --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/stories
 
 test-nlu: $(MODEL) $(VENV)/.installed
 	$(RASA) test nlu --model $(MODEL) --nlu tests/nlu/holdout.yml --out results/nlu

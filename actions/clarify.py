@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -31,14 +32,14 @@ class ActionClarify(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         intents = [
-            (e.get("parse_data") or {}).get("intent", {}).get("name") for e in tracker.events if e.get("event") == "user"
+            (e.get("parse_data") or {}).get("intent", {}).get("name")
+            for e in tracker.events
+            if e.get("event") == "user"
         ]
         ranking = tracker.latest_message.get("intent_ranking") or []
         replies = clarify(ranking, consecutive_fallbacks(intents), topic_titles(domain))
         if replies[0].response == "utter_clarify_failed":
-            try:
+            with contextlib.suppress(KnowledgeError):
                 replies += human_contact(self.knowledge.get())
-            except KnowledgeError:
-                pass
         send(dispatcher, replies)
         return []

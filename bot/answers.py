@@ -224,7 +224,10 @@ def eta_answer(ctx: Context, key: str | None) -> list[Reply]:
         state = ctx.overview.service(key)
         if state.kind is StateKind.AFFECTED and state.incident is not None:
             name = {"service_name": state.name}
-            return [Reply(r.response, {**name, **r.variables}) for r in _eta_replies(ctx, state.incident, "utter_eta_service")]
+            return [
+                Reply(r.response, {**name, **r.variables})
+                for r in _eta_replies(ctx, state.incident, "utter_eta_service")
+            ]
         if ctx.overview.incidents:
             return service_answer(ctx, key)
     if not ctx.overview.incidents:
@@ -262,7 +265,10 @@ def greeting(ctx: Context) -> list[Reply]:
         return [
             Reply(
                 "utter_greet_incident",
-                {"incident_title": major[0].title, "affected_services": _names(ctx.overview.affected) if ctx.overview.affected else "—"},
+                {
+                    "incident_title": major[0].title,
+                    "affected_services": _names(ctx.overview.affected) if ctx.overview.affected else "—",
+                },
             )
         ]
     return [Reply("utter_greet")]
@@ -299,9 +305,7 @@ def clarify(ranking: Sequence[Mapping[str, Any]], fallbacks_in_a_row: int, title
     if fallbacks_in_a_row >= 2:
         return [Reply("utter_clarify_failed")]
     options = [
-        str(item.get("name"))
-        for item in ranking
-        if item.get("name") in TOPIC_INTENTS and item.get("name") in titles
+        str(item.get("name")) for item in ranking if item.get("name") in TOPIC_INTENTS and item.get("name") in titles
     ][:2]
     if not options:
         return [Reply("utter_clarify_generic")]

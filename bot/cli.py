@@ -1,10 +1,10 @@
 """Operator command line: migrate, load or reset scenarios, inspect and resolve incidents.
 
-    python -m bot.cli migrate
-    python -m bot.cli seed [--scenario outage_day_two] [--if-empty]
-    python -m bot.cli reset            # no incidents at all
-    python -m bot.cli status
-    python -m bot.cli resolve ID --message "Everything is back."
+python -m bot.cli migrate
+python -m bot.cli seed [--scenario outage_day_two] [--if-empty]
+python -m bot.cli reset            # no incidents at all
+python -m bot.cli status
+python -m bot.cli resolve ID --message "Everything is back."
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Rasa 3.6's LogisticRegressionClassifier crashes on a message that yields no tokens (an
 empty or whitespace-only text): the featurizers then emit fewer columns than the model
 was trained on, scikit-learn raises, and the REST channel answers with nothing. And a
-message with no known vocabulary at all (emoji only, another script, "xxxx") gets the
-classifier's prior, which is `affirm` at 0.45, above the fallback threshold.
+message with no known word (emoji only, another script, gibberish) gets the classifier's
+prior, which is `affirm` at about 0.45, above the fallback threshold.
 
 RobustLogisticRegressionClassifier classifies both as "no intent, confidence 0", so the
 FallbackClassifier turns them into `nlu_fallback` and the assistant asks what was meant.
@@ -31,13 +31,18 @@ logger = logging.getLogger(__name__)
 MIN_KNOWN_FEATURES = 3
 
 
-def known_vocabulary(message: Message) -> int:
-    """How many of the message's count-vector features were seen in training."""
-    return sum(
-        f.features.nnz
+def known_vocabulary(message: Message) -> tuple[int, int]:
+    """(known words, known word and character n-grams) among the message's count-vector features.
+
+    The pipeline has a word-level and a char-level CountVectorsFeaturizer; the word-level
+    one is the one with the smaller vocabulary.
+    """
+    counts = sorted(
+        (f.features.shape[1], f.features.nnz)
         for f in message.features
         if f.is_sparse() and f.type == "sentence" and "CountVectorsFeaturizer" in f.origin
     )
+    return (counts[0][1] if counts else 0), sum(nnz for _, nnz in counts)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
@@ -48,9 +53,10 @@ class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):  # type:
         expected = getattr(self.clf, "n_features_in_", None)
         for message in messages:
             try:
-                usable = (
-                    expected is None or self._create_X([message]).shape[1] == expected
-                ) and known_vocabulary(message) >= MIN_KNOWN_FEATURES
+                words, grams = known_vocabulary(message)
+                usable = (expected is None or self._create_X([message]).shape[1] == expected) and (
+                    words > 0 and grams >= MIN_KNOWN_FEATURES
+                )
             except Exception:  # any featurisation failure means the same: nothing to classify
                 usable = False
             if usable:

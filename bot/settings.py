@@ -55,9 +55,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
     """Build settings from `environ` (default: os.environ) over an optional `.env` file.
 
     Real environment variables win over `.env`, as in twelve-factor apps.

@@ -94,7 +94,9 @@ def _update_view(update: IncidentUpdate | None) -> UpdateView | None:
     return UpdateView(posted_at=update.posted_at, status=update.status, message=update.message)
 
 
-def _latest(updates: list[IncidentUpdate], service_key: str | None = None, *, explicit: bool = False) -> IncidentUpdate | None:
+def _latest(
+    updates: list[IncidentUpdate], service_key: str | None = None, *, explicit: bool = False
+) -> IncidentUpdate | None:
     """Newest update about the service (or about the whole incident, unless `explicit`)."""
     best: IncidentUpdate | None = None
     for update in updates:

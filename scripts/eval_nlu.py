@@ -14,9 +14,9 @@ import json
 import os
 import statistics
 import sys
-from collections import Counter
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from sklearn.metrics import accuracy_score, f1_score
@@ -63,7 +63,9 @@ async def evaluate(config: Path, sets: dict[str, list[tuple[str, str]]]) -> dict
 
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        model = train_nlu(str(config), str(ROOT / "data"), out, fixed_model_name="eval", domain=str(ROOT / "bot" / "domain.yml"))
+        model = train_nlu(
+            str(config), str(ROOT / "data"), out, fixed_model_name="eval", domain=str(ROOT / "bot" / "domain.yml")
+        )
         train_seconds = time.perf_counter() - started
         agent = Agent.load(model)
         result: dict[str, object] = {"train_seconds": round(train_seconds, 1)}
@@ -86,12 +88,16 @@ async def evaluate(config: Path, sets: dict[str, list[tuple[str, str]]]) -> dict
                 # Counts only (gold -> predicted), so the docs can say where errors go without quoting messages.
                 "top_confusions": [
                     [g, p, n]
-                    for (g, p), n in Counter((g, p) for g, p in zip(gold, raw) if g != p).most_common(15)
+                    for (g, p), n in Counter((g, p) for g, p in zip(gold, raw, strict=True) if g != p).most_common(15)
                 ],
                 "per_intent_f1": dict(
                     zip(
                         sorted(set(gold)),
-                        (round(x, 3) for x in f1_score(gold, raw, labels=sorted(set(gold)), average=None, zero_division=0)),
+                        (
+                            round(x, 3)
+                            for x in f1_score(gold, raw, labels=sorted(set(gold)), average=None, zero_division=0)
+                        ),
+                        strict=True,
                     )
                 ),
             }
@@ -103,7 +109,8 @@ async def evaluate(config: Path, sets: dict[str, list[tuple[str, str]]]) -> dict
 
 def markdown(results: dict[str, dict[str, object]], sets: dict[str, list[tuple[str, str]]]) -> str:
     lines = [
-        "| pipeline | set | n | macro-F1 | accuracy | macro-F1 after fallback | fallback rate | train s | parse ms p50 / p95 |",
+        "| pipeline | set | n | macro-F1 | accuracy | macro-F1 after fallback | fallback rate | train s "
+        "| parse ms p50 / p95 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for pipeline, res in results.items():

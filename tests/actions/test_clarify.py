@@ -21,7 +21,9 @@ def fallback_event(text: str) -> dict[str, Any]:
     return {"event": "user", "text": text, "parse_data": {"intent": {"name": "nlu_fallback"}}}
 
 
-async def test_first_miss_offers_two_topic_buttons(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_first_miss_offers_two_topic_buttons(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
     await ActionClarify(**state).run(d, tracker("nlu_fallback", "money thing broke", ranking=RANKING), domain)
     (msg,) = d.messages
@@ -30,7 +32,9 @@ async def test_first_miss_offers_two_topic_buttons(state: dict[str, Any], tracke
     assert msg["buttons"][0]["title"] == "Topping up prepaid"
 
 
-async def test_second_miss_in_a_row_offers_a_person(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_second_miss_in_a_row_offers_a_person(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
     events = [fallback_event("huh"), {"event": "bot", "text": "?"}, fallback_event("wat")]
     await ActionClarify(**state).run(d, tracker("nlu_fallback", "wat", ranking=RANKING, events=events), domain)

@@ -23,7 +23,9 @@ def sent(dispatcher: CollectingDispatcher) -> list[str]:
     return [m["response"] for m in dispatcher.messages]
 
 
-async def test_top_up_sends_outage_update_eta_and_workarounds(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_top_up_sends_outage_update_eta_and_workarounds(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
     events = await ActionServiceStatus(**state).run(d, tracker("top_up", "I can't top up my phone"), domain)
     assert sent(d)[:3] == ["utter_service_major_outage", "utter_latest_update", "utter_eta_none"]
@@ -31,15 +33,21 @@ async def test_top_up_sends_outage_update_eta_and_workarounds(state: dict[str, A
     assert events == [SlotSet("service", "top_up")]
 
 
-async def test_call_diversion_uses_the_number_given(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_call_diversion_uses_the_number_given(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
-    t = tracker("call_diversion", "divert to 021 555 0199", entities=[{"entity": "phone_number", "value": "021 555 0199"}])
+    t = tracker(
+        "call_diversion", "divert to 021 555 0199", entities=[{"entity": "phone_number", "value": "021 555 0199"}]
+    )
     await ActionServiceStatus(**state).run(d, t, domain)
     steps = next(m for m in d.messages if m["response"] == "utter_workarounds_confirmed")["steps"]
     assert "**21*0215550199#" in steps
 
 
-async def test_connectivity_with_broadband_entity_answers_broadband(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_connectivity_with_broadband_entity_answers_broadband(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
     t = tracker("connectivity", "is my broadband affected", entities=[{"entity": "service", "value": "broadband"}])
     events = await ActionServiceStatus(**state).run(d, t, domain)
@@ -48,33 +56,43 @@ async def test_connectivity_with_broadband_entity_answers_broadband(state: dict[
     assert events == [SlotSet("service", "broadband")]
 
 
-async def test_overview_lists_everything_without_a_service(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_overview_lists_everything_without_a_service(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
     await ActionOutageOverview(**state).run(d, tracker("check_outage", "what's down"), domain)
     assert sent(d)[0] == "utter_outage_summary"
 
 
-async def test_overview_with_a_named_service_answers_for_it(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_overview_with_a_named_service_answers_for_it(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
     t = tracker("check_outage", "is email down", entities=[{"entity": "service", "value": "email"}])
     await ActionOutageOverview(**state).run(d, t, domain)
     assert sent(d) == ["utter_service_restored"]
 
 
-async def test_eta_follows_the_service_in_context(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_eta_follows_the_service_in_context(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
     await ActionEta(**state).run(d, tracker("ask_eta", "when will it be fixed", slots={"service": "roaming"}), domain)
     assert sent(d) == ["utter_eta_service_none"]
     assert d.messages[0]["service_name"] == "Roaming"
 
 
-async def test_eta_without_context_covers_the_incident(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_eta_without_context_covers_the_incident(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
     await ActionEta(**state).run(d, tracker("ask_eta", "eta?"), domain)
     assert sent(d) == ["utter_eta_incident_none"]
 
 
-async def test_security_and_compensation(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_security_and_compensation(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
     await ActionSecurity(**state).run(d, tracker("security_concern", "was this a hack"), domain)
     await ActionCompensation(**state).run(d, tracker("compensation", "refund"), domain)
@@ -105,9 +123,15 @@ async def test_unreachable_store_gets_a_fallback_not_an_error(
     assert sent(d) == ["utter_greet"]
 
 
-async def test_garbage_entities_do_not_break_actions(state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]) -> None:
+async def test_garbage_entities_do_not_break_actions(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
     d = CollectingDispatcher()
-    junk = [{"entity": "service", "value": None}, {"entity": "service", "value": 7}, {"entity": "phone_number", "value": ["x"]}]
+    junk = [
+        {"entity": "service", "value": None},
+        {"entity": "service", "value": 7},
+        {"entity": "phone_number", "value": ["x"]},
+    ]
     await ActionServiceStatus(**state).run(d, tracker("connectivity", "\x00" * 10, entities=junk), domain)
     assert sent(d) == ["utter_connectivity_ok"]
 
@@ -119,7 +143,9 @@ def test_every_response_the_actions_use_exists_in_the_domain(domain: dict[str, A
     files = [*Path("bot").glob("*.py"), *Path("actions").glob("*.py")]
     source = "\n".join(p.read_text(encoding="utf-8") for p in files)
     used = set(re.findall(r'"(utter_[a-z_]+)"', source))
-    used |= {f"utter_service_{s}" for s in ("major_outage", "partial_outage", "degraded_performance", "under_maintenance")}
+    used |= {
+        f"utter_service_{s}" for s in ("major_outage", "partial_outage", "degraded_performance", "under_maintenance")
+    }
     used |= {f"utter_eta{p}_{s}" for p in ("", "_service", "_incident") for s in ("known", "none", "none_no_next")}
     used = {u for u in used if not any(o.startswith(u + "_") for o in used)}  # drop prefixes like "utter_eta"
     assert used - set(domain["responses"]) == set()

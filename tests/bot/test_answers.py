@@ -92,7 +92,9 @@ def test_summary_lists_broken_and_working(ctx: Context) -> None:
     assert "Broadband" not in v["affected_list"]
 
 
-def test_eta_known_after_operator_sets_one(session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> None:
+def test_eta_known_after_operator_sets_one(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
     post_update(session, demo, message="Fix expected by 6pm.", now=now, eta=now + timedelta(hours=3, minutes=30))
     ctx = fresh(session, knowledge, now, tz)
     (reply,) = eta_answer(ctx, "roaming")
@@ -110,7 +112,9 @@ def test_eta_for_a_working_service_says_it_works(ctx: Context) -> None:
     assert names(eta_answer(ctx, "email")) == ["utter_service_restored"]
 
 
-def test_eta_with_no_next_update_is_honest(session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> None:
+def test_eta_with_no_next_update_is_honest(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
     post_update(session, demo, message="Still working on it.", now=now)
     ctx = fresh(session, knowledge, now, tz)
     assert names(eta_answer(ctx, "top_up")) == ["utter_eta_service_none_no_next"]
@@ -122,7 +126,9 @@ def test_security_quotes_stated_cause(ctx: Context) -> None:
     assert "not a cyber" in reply.variables["cause"]
 
 
-def test_security_without_a_stated_cause_does_not_guess(session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> None:
+def test_security_without_a_stated_cause_does_not_guess(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
     session.get(Incident, demo).cause = None  # type: ignore[union-attr]
     ctx = fresh(session, knowledge, now, tz)
     (reply,) = security_answer(ctx)
@@ -136,18 +142,28 @@ def test_compensation_quotes_policy_and_offers(ctx: Context) -> None:
     assert replies[0].variables["policy"] == ctx.knowledge.compensation_policy
 
 
-def test_greeting_opens_with_notice_only_during_major_incident(session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> None:
+def test_greeting_opens_with_notice_only_during_major_incident(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
     ctx = fresh(session, knowledge, now, tz)
     (reply,) = greeting(ctx)
     assert reply.response == "utter_greet_incident"
     assert "Prepaid top-up" in reply.variables["affected_services"]
     resolve_incident(session, demo, message="Fixed.", now=now)
-    create_incident(session, title="Slow email", message="A bit slow.", now=now, impact=Impact.MINOR,
-                    impacts={"email": ServiceStatus.DEGRADED_PERFORMANCE})
+    create_incident(
+        session,
+        title="Slow email",
+        message="A bit slow.",
+        now=now,
+        impact=Impact.MINOR,
+        impacts={"email": ServiceStatus.DEGRADED_PERFORMANCE},
+    )
     assert names(greeting(fresh(session, knowledge, now, tz))) == ["utter_greet"]
 
 
-def test_resolved_outage_answers_resolved_without_restart(session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> None:
+def test_resolved_outage_answers_resolved_without_restart(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
     resolve_incident(session, demo, message="Everything is back to normal.", now=now)
     ctx = fresh(session, knowledge, now, tz)
     (reply,) = service_answer(ctx, "top_up")
@@ -156,7 +172,9 @@ def test_resolved_outage_answers_resolved_without_restart(session: Session, demo
     assert names(outage_summary(ctx)) == ["utter_no_outage_recently_resolved"]
 
 
-def test_degraded_and_maintenance_have_their_own_wording(session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> None:
+def test_degraded_and_maintenance_have_their_own_wording(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
     set_impact(session, demo, "email", ServiceStatus.DEGRADED_PERFORMANCE, now=now)
     set_impact(session, demo, "voicemail", ServiceStatus.UNDER_MAINTENANCE, now=now)
     ctx = fresh(session, knowledge, now, tz)

@@ -43,8 +43,13 @@ def test_affected_service_gets_latest_incident_wide_update(session: Session, dem
 def test_worst_status_wins_across_incidents(session: Session, demo: int, now: datetime) -> None:
     from bot.incidents import create_incident
 
-    create_incident(session, title="Store card terminals", message="Terminals down.", now=now,
-                    impacts={"store": ServiceStatus.MAJOR_OUTAGE})
+    create_incident(
+        session,
+        title="Store card terminals",
+        message="Terminals down.",
+        now=now,
+        impacts={"store": ServiceStatus.MAJOR_OUTAGE},
+    )
     session.commit()
     store = read_overview(session, now).service("store")
     assert store.status is ServiceStatus.MAJOR_OUTAGE
@@ -64,8 +69,14 @@ def test_resolved_incident_makes_services_resolved_then_normal(session: Session,
 
 def test_impact_change_is_visible_on_next_read(session: Session, demo: int, now: datetime) -> None:
     set_impact(session, demo, "top_up", ServiceStatus.OPERATIONAL, now=now)
-    post_update(session, demo, message="Top-ups are working again.", now=now, service_keys=["top_up"],
-                status=IncidentStatus.MONITORING)
+    post_update(
+        session,
+        demo,
+        message="Top-ups are working again.",
+        now=now,
+        service_keys=["top_up"],
+        status=IncidentStatus.MONITORING,
+    )
     session.commit()
     top_up = read_overview(session, now).service("top_up")
     assert top_up.kind is StateKind.RESTORED

@@ -1,0 +1,159 @@
+"""Start and stop the action server and Rasa as child processes.
+
+Shared by `make run` (bot.run), the end-to-end tests and the reply benchmark, so that all
+three start the assistant the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from bot.errors import ConfigurationError, OutageAssistantError
+from bot.settings import PROJECT_ROOT, Settings
+
+MODEL = PROJECT_ROOT / "models" / "outage-assistant.tar.gz"
+DEFAULT_RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+
+
+def dev_token(settings: Settings) -> str:
+    """The configured token, or in development one generated once and kept under var/."""
+    if settings.rasa_auth_token:
+        return settings.rasa_auth_token
+    if not settings.is_development:
+        raise ConfigurationError("RASA_AUTH_TOKEN is required outside development")
+    path = settings.var_dir / "rasa-token"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def rasa_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for the Rasa process: fills the ${...} placeholders in bot/endpoints.yml."""
+    env = dict(os.environ if base is None else base)
+    env.update(
+        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{settings.action_port}/webhook",
+        TRACKER_STORE_URL=settings.tracker_store_url,
+        LOCK_STORE_TYPE=settings.lock_store,
+        LOCK_STORE_HOST=settings.lock_store_host,
+        # Rasa's telemetry would try to reach the internet at start-up.
+        RASA_TELEMETRY_ENABLED="false",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    return env
+
+
+def action_server_command(settings: Settings, python: str = sys.executable) -> list[str]:
+    return [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_port)]
+
+
+def rasa_command(settings: Settings, token: str, rasa_bin: str | Path, model: Path = MODEL) -> list[str]:
+    return [
+        str(rasa_bin),
+        "run",
+        "--model",
+        str(model),
+        "--endpoints",
+        str(PROJECT_ROOT / "bot" / "endpoints.yml"),
+        "--credentials",
+        str(PROJECT_ROOT / "bot" / "credentials.yml"),
+        "--port",
+        str(settings.rasa_port),
+        "--interface",
+        "127.0.0.1",
+        "--enable-api",
+        "--auth-token",
+        token,
+    ]
+
+
+def wait_for(url: str, timeout: float, procs: Sequence[subprocess.Popen[bytes]] = ()) -> None:
+    """Poll `url` until it answers 200; fail early if one of `procs` has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise OutageAssistantError(f"{url}: its server exited with code {proc.returncode} during start-up")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise OutageAssistantError(f"{url} did not come up within {timeout:.0f} s")
+
+
+@dataclass
+class Servers:
+    """The two server processes of one assistant. `logs=None` lets them write to this terminal."""
+
+    settings: Settings
+    env: dict[str, str]
+    token: str
+    logs: Path | None = None
+    rasa_bin: Path = field(default_factory=lambda: Path(os.environ.get("RASA_BIN", DEFAULT_RASA_BIN)))
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.rasa_port}"
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        out: IO[bytes] | None = None
+        if self.logs is not None:
+            out = (self.logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+        self.procs[name] = proc
+        return proc
+
+    def start_actions(self, timeout: float = 60) -> None:
+        proc = self._spawn("actions", action_server_command(self.settings), self.env)
+        wait_for(f"http://127.0.0.1:{self.settings.action_port}/health", timeout, [proc])
+
+    def start_rasa(self, timeout: float = 240) -> None:
+        if not MODEL.is_file():
+            raise OutageAssistantError(f"no trained model at {MODEL}; run `make train`")
+        if not self.rasa_bin.is_file():
+            raise OutageAssistantError(f"Rasa not found at {self.rasa_bin}; run `make setup`")
+        proc = self._spawn(
+            "rasa", rasa_command(self.settings, self.token, self.rasa_bin), rasa_env(self.settings, self.env)
+        )
+        # /status answers only once the model has loaded; "/" answers before that.
+        wait_for(f"{self.rasa_url}/status?token={self.token}", timeout, [proc])
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def running(self) -> bool:
+        return all(p.poll() is None for p in self.procs.values())
+
+    def post(self, sender: str, message: Any, client: httpx.Client | None = None) -> httpx.Response:
+        payload = {"sender": sender, "message": message}
+        url = f"{self.rasa_url}/webhooks/rest/webhook"
+        if client is not None:
+            return client.post(url, json=payload)
+        return httpx.post(url, json=payload, timeout=60)

@@ -1,0 +1,64 @@
+"""Run `rasa data validate` and fail on any warning that is not explained.
+
+Rasa warns that a response "is not used in any story or rule" when a custom action sends
+it; that warning is accepted only for responses the code in bot/ or actions/ names, the
+clarification button titles (utter_topic_*), and utter_default (Rasa's own fallback).
+Every other warning fails the check, as `--fail-on-warnings` would.
+
+    python scripts/check_validate.py .venv-rasa/bin/rasa
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UNUSED = re.compile(r"The utterance '(utter_[a-z_]+)' is not used in any story or rule")
+WARNING = re.compile(r"UserWarning: (.*)")
+IGNORED = ("pkg_resources", "declare_namespace", "Slot auto-fill has been removed")
+
+
+def sent_by_code() -> set[str]:
+    source = "\n".join(p.read_text(encoding="utf-8") for d in ("bot", "actions") for p in (ROOT / d).glob("*.py"))
+    names = set(re.findall(r'"(utter_[a-z_]+)', source))
+    # Responses chosen by status or prefix in bot/answers.py.
+    names |= {
+        f"utter_service_{s}" for s in ("major_outage", "partial_outage", "degraded_performance", "under_maintenance")
+    }
+    names |= {f"utter_eta{p}_{s}" for p in ("", "_service", "_incident") for s in ("known", "none", "none_no_next")}
+    return names
+
+
+def main() -> int:
+    rasa = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / ".venv-rasa" / "bin" / "rasa")
+    cmd = [rasa, "data", "validate", "--config", "config.yml", "--domain", "bot/domain.yml", "--data", "data"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    output = run.stdout + run.stderr
+    allowed = sent_by_code()
+    problems = []
+    for warning in WARNING.findall(output):
+        if any(i in warning for i in IGNORED):
+            continue
+        unused = UNUSED.search(warning)
+        if unused and (
+            unused.group(1) in allowed
+            or unused.group(1).startswith("utter_topic_")
+            or unused.group(1) == "utter_default"
+        ):
+            continue
+        problems.append(warning)
+    if run.returncode != 0 or problems:
+        print(output[-4000:] if run.returncode != 0 else "")
+        for problem in problems:
+            print(f"validate: {problem}", file=sys.stderr)
+        print("rasa data validate: FAILED", file=sys.stderr)
+        return 1
+    print("rasa data validate: passed (responses sent only by custom actions are accounted for)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

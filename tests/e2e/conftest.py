@@ -1,0 +1,126 @@
+"""Start the real action server and the real Rasa server on loopback, on a throwaway database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from bot.db import make_engine, make_session_factory
+from bot.knowledge import load_knowledge
+from bot.run import prepare_store
+from bot.seed import load_scenario, scenario_path
+from bot.servers import Servers, dev_token
+from bot.settings import load_settings
+from bot.store import utcnow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
+    """An environment for one isolated assistant: its own files, ports and token."""
+    return {
+        **os.environ,
+        "APP_ENV": "test",
+        "VAR_DIR": str(var),
+        "DATABASE_URL": f"sqlite:///{var / 'outage.db'}",
+        "TRACKER_STORE_URL": f"sqlite:///{var / 'tracker.db'}",
+        "RASA_AUTH_TOKEN": "e2e-" + os.urandom(16).hex(),
+        "ACTION_PORT": str(free_port()),
+        "RASA_PORT": str(free_port()),
+        "PYTHONUNBUFFERED": "1",
+        **overrides,
+    }
+
+
+@dataclass
+class Assistant:
+    servers: Servers
+    engine: Engine
+
+    @property
+    def rasa_url(self) -> str:
+        return self.servers.rasa_url
+
+    @property
+    def token(self) -> str:
+        return self.servers.token
+
+    def stop(self, name: str) -> None:
+        self.servers.stop(name)
+
+    def start_rasa(self) -> None:
+        self.servers.start_rasa()
+
+    def say(self, sender: str, message: str) -> str:
+        """Send one message; return every reply text joined, buttons as '[title]'."""
+        response = self.servers.post(sender, message)
+        assert response.status_code == 200, response.text
+        parts = []
+        for reply in response.json():
+            parts.append(reply.get("text", ""))
+            parts += [f"[{b['title']}]" for b in reply.get("buttons") or []]
+        return "\n".join(parts)
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        response = httpx.get(
+            f"{self.rasa_url}/conversations/{sender}/tracker", params={"token": self.token}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+    def reload_demo(self) -> None:
+        settings = self.servers.settings
+        with make_session_factory(self.engine).begin() as session:
+            load_scenario(
+                session,
+                scenario_path("outage_day_two"),
+                load_knowledge(settings.knowledge_file),
+                now=utcnow(),
+                tz=settings.tz,
+            )
+
+
+def start_assistant(env: dict[str, str], logs: Path) -> Assistant:
+    settings = load_settings(env)
+    prepare_store(settings)
+    servers = Servers(settings=settings, env=env, token=dev_token(settings), logs=logs)
+    assistant = Assistant(servers=servers, engine=make_engine(settings.database_url))
+    try:
+        servers.start_actions()
+        servers.start_rasa()
+    except Exception:
+        servers.stop_all()
+        raise
+    return assistant
+
+
+@pytest.fixture(scope="session")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    var = tmp_path_factory.mktemp("e2e-var")
+    harness = start_assistant(isolated_env(var), var)
+    try:
+        yield harness
+    finally:
+        harness.servers.stop_all()
+        harness.engine.dispose()
+        sys.stderr.write(f"\ne2e server logs: {var}\n")
+
+
+@pytest.fixture
+def demo_assistant(assistant: Assistant) -> Assistant:
+    """The running assistant with the demo outage freshly loaded (tests may change it)."""
+    assistant.reload_demo()
+    return assistant

@@ -1,0 +1,147 @@
+"""Multi-turn conversations through the real Rasa server, the real action server and SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from bot.db import make_session_factory
+from bot.incidents import post_update, resolve_incident
+from bot.models import Incident
+from bot.store import utcnow
+from tests.e2e.conftest import Assistant
+
+pytestmark = pytest.mark.e2e
+
+
+def sender() -> str:
+    return f"e2e-{uuid.uuid4().hex[:10]}"
+
+
+def incident_id(assistant: Assistant) -> int:
+    with make_session_factory(assistant.engine)() as session:
+        return session.query(Incident.id).one()[0]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("I can't top up my phone", ["Prepaid top-up is down", "Latest update", "no ETA", "auto-renew"]),
+        ("flying to Sydney tonight, how do I turn on roaming", ["Roaming is down", "Wi-Fi calling"]),
+        ("how do I divert calls to my mobile", ["Call diversion is down", "**21*", "##21#"]),
+        ("is my broadband affected?", ["Broadband isn't affected"]),
+        ("was this a hack?", ["not a cyber attack"]),
+        ("when will it be fixed?", ["no ETA yet", "next update is due by"]),
+        ("is email working?", ["Xtra Mail (email) is working again", "Xtra Mail has been restored"]),
+    ],
+)
+def test_demo_outage_questions_get_specific_sourced_answers(
+    demo_assistant: Assistant, message: str, expected: list[str]
+) -> None:
+    reply = demo_assistant.say(sender(), message)
+    for fragment in expected:
+        assert fragment in reply, reply
+
+
+def test_eta_follows_the_service_asked_about_before(demo_assistant: Assistant) -> None:
+    me = sender()
+    assert "Prepaid top-up is down" in demo_assistant.say(me, "my top up keeps failing")
+    assert "There's no ETA for Prepaid top-up yet" in demo_assistant.say(me, "when will it be fixed?")
+
+
+def test_answers_follow_the_store_mid_conversation(demo_assistant: Assistant) -> None:
+    me = sender()
+    assert "Roaming is down" in demo_assistant.say(me, "how do I turn on roaming, off to Fiji tomorrow")
+
+    sessions = make_session_factory(demo_assistant.engine)
+    with sessions.begin() as session:
+        post_update(
+            session,
+            incident_id(demo_assistant),
+            message="Roaming and top-ups should be back by this evening.",
+            now=utcnow(),
+            eta=utcnow() + timedelta(hours=5),
+        )
+    reply = demo_assistant.say(me, "when will it be fixed?")
+    assert "The team expects Roaming back by" in reply, reply
+
+    with sessions.begin() as session:
+        resolve_incident(session, incident_id(demo_assistant), message="All systems are back to normal.", now=utcnow())
+    reply = demo_assistant.say(me, "can I turn on roaming now?")
+    assert "Roaming is working normally again" in reply and "All systems are back to normal." in reply, reply
+    reply = demo_assistant.say(me, "what's down right now?")
+    assert "There's no outage right now" in reply, reply
+
+
+def test_greeting_during_the_outage_opens_with_a_notice(demo_assistant: Assistant) -> None:
+    reply = demo_assistant.say(sender(), "kia ora")
+    assert reply.startswith("Kia ora! Heads up:") and "Prepaid top-up" in reply
+
+
+def test_compensation_quotes_policy_then_passes_on(demo_assistant: Assistant) -> None:
+    me = sender()
+    reply = demo_assistant.say(me, "will I get a credit on my bill for this outage?")
+    assert "assessed case by case" in reply and "pass your request on" in reply
+    assert "0800" in demo_assistant.say(me, "yes please")
+
+
+def test_unclear_messages_get_topic_buttons_then_a_person(demo_assistant: Assistant) -> None:
+    me = sender()
+    first = demo_assistant.say(me, "blorp zzzt")
+    assert "not sure I understood" in first
+    second = demo_assistant.say(me, "qwfp zxcv")
+    assert "better off with a person" in second and "0800" in second
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "",
+        "   ",
+        "x" * 5000,
+        "I can't top up " * 300,
+        "😡😡😡",
+        "¿Dónde puedo recargar mi teléfono?",
+        "所有服务都中断了吗",
+        "hi\x00\x07 there",
+        "<script>alert('x')</script>",
+        "'; DROP TABLE events; --",
+    ],
+)
+def test_odd_but_valid_text_always_gets_a_reply(demo_assistant: Assistant, message: str) -> None:
+    reply = demo_assistant.say(sender(), message)
+    assert reply.strip(), f"no reply to {message[:30]!r}"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b"\x00\xff\xfe\x01", 400),
+        (b"[1, 2, 3]", 400),
+        (b'{"sender": 5, "message": "hi"}', 400),
+        (b'{"sender": "a", "message": ["hi"]}', 400),
+        (b'{"sender": "", "message": "hi"}', 400),
+        (b'{"sender": "a", "message": "' + b"x" * 20_000 + b'"}', 413),
+        (b"{" + b" " * 100_000 + b"}", 413),
+    ],
+)
+def test_malformed_requests_get_a_clear_4xx(assistant: Assistant, body: bytes, status: int) -> None:
+    response = httpx.post(
+        f"{assistant.rasa_url}/webhooks/rest/webhook",
+        content=body,
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == status
+    assert response.json()["message"]
+
+
+def test_http_api_needs_the_token(assistant: Assistant) -> None:
+    url = f"{assistant.rasa_url}/conversations/someone/tracker"
+    assert httpx.get(url, timeout=30).status_code == 401
+    assert httpx.get(url, params={"token": "wrong"}, timeout=30).status_code == 401
+    assert httpx.get(url, params={"token": assistant.token}, timeout=30).status_code == 200
