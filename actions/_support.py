@@ -4,13 +4,14 @@ every concrete Action subclass it finds, and a shared base would crash the serve
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.answers import Context, Reply
+from bot.errors import IncidentSourceError, KnowledgeError
 from bot.knowledge import KnowledgeSource
 from bot.settings import Settings
 from bot.store import IncidentStore, default_knowledge, default_settings, default_store
@@ -48,6 +49,16 @@ class IncidentStateMixin:
         overview = await self.store.overview()
         return Context(overview=overview, knowledge=self.knowledge.get(), tz=self.settings.tz)
 
+    async def respond(self, dispatcher: CollectingDispatcher, build: Callable[[Context], list[Reply]]) -> bool:
+        """Send what `build` makes of the live state; on a source error, the fallback. True if answered."""
+        try:
+            replies = build(await self.context())
+        except (IncidentSourceError, KnowledgeError) as exc:
+            source_unavailable(dispatcher, exc)
+            return False
+        send(dispatcher, replies)
+        return True
+
 
 def send(dispatcher: CollectingDispatcher, replies: Iterable[Reply]) -> None:
     for reply in replies:
@@ -64,7 +75,6 @@ def latest_intent(tracker: Tracker) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def source_unavailable(dispatcher: CollectingDispatcher, exc: Exception) -> list[dict[str, Any]]:
+def source_unavailable(dispatcher: CollectingDispatcher, exc: Exception) -> None:
     logger.warning("answering without incident state: %s", exc)
     dispatcher.utter_message(response="utter_state_unavailable")
-    return []

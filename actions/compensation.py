@@ -7,9 +7,8 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, send, source_unavailable
+from actions._support import IncidentStateMixin
 from bot.answers import compensation_answer
-from bot.errors import IncidentSourceError, KnowledgeError
 
 
 class ActionCompensation(IncidentStateMixin, Action):
@@ -19,9 +18,5 @@ class ActionCompensation(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        try:
-            replies = compensation_answer(await self.context())
-        except (IncidentSourceError, KnowledgeError) as exc:
-            return source_unavailable(dispatcher, exc)
-        send(dispatcher, replies)
+        await self.respond(dispatcher, compensation_answer)
         return []

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions._support import IncidentStateMixin, entity_values, send, source_unavailable
 from bot.answers import human_contact, notify_answer
 from bot.entities import normalise_service
-from bot.errors import IncidentSourceError, KnowledgeError
+from bot.errors import KnowledgeError
 
 
 class ActionHumanContact(IncidentStateMixin, Action):
@@ -21,10 +21,9 @@ class ActionHumanContact(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         try:
-            replies = human_contact(self.knowledge.get())
+            send(dispatcher, human_contact(self.knowledge.get()))
         except KnowledgeError as exc:
-            return source_unavailable(dispatcher, exc)
-        send(dispatcher, replies)
+            source_unavailable(dispatcher, exc)
         return []
 
 
@@ -37,9 +36,5 @@ class ActionNotifyMe(IncidentStateMixin, Action):
     ) -> list[dict[str, Any]]:
         named = next((k for k in map(normalise_service, entity_values(tracker, "service")) if k), None)
         key = named or normalise_service(tracker.get_slot("service"))
-        try:
-            replies = notify_answer(await self.context(), key)
-        except (IncidentSourceError, KnowledgeError) as exc:
-            return source_unavailable(dispatcher, exc)
-        send(dispatcher, replies)
+        await self.respond(dispatcher, lambda ctx: notify_answer(ctx, key))
         return []

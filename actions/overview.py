@@ -8,10 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, entity_values, send, source_unavailable
+from actions._support import IncidentStateMixin, entity_values
 from bot.answers import eta_answer, outage_summary, service_answer
 from bot.entities import normalise_service
-from bot.errors import IncidentSourceError, KnowledgeError
 
 
 def _named_service(tracker: Tracker) -> str | None:
@@ -26,14 +25,9 @@ class ActionOutageOverview(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         key = _named_service(tracker)
-        try:
-            ctx = await self.context()
-            # "Is email down?" names a service: answer about it rather than list everything.
-            replies = service_answer(ctx, key) if key else outage_summary(ctx)
-        except (IncidentSourceError, KnowledgeError) as exc:
-            return source_unavailable(dispatcher, exc)
-        send(dispatcher, replies)
-        return [SlotSet("service", key)] if key else []
+        # "Is email down?" names a service: answer about it rather than list everything.
+        answered = await self.respond(dispatcher, lambda ctx: service_answer(ctx, key) if key else outage_summary(ctx))
+        return [SlotSet("service", key)] if key and answered else []
 
 
 class ActionEta(IncidentStateMixin, Action):
@@ -44,9 +38,5 @@ class ActionEta(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         key = _named_service(tracker) or normalise_service(tracker.get_slot("service"))
-        try:
-            replies = eta_answer(await self.context(), key)
-        except (IncidentSourceError, KnowledgeError) as exc:
-            return source_unavailable(dispatcher, exc)
-        send(dispatcher, replies)
-        return [SlotSet("service", key)] if key else []
+        answered = await self.respond(dispatcher, lambda ctx: eta_answer(ctx, key))
+        return [SlotSet("service", key)] if key and answered else []

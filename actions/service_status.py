@@ -8,10 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, entity_values, latest_intent, send, source_unavailable
-from bot.answers import connectivity_answer, service_answer
+from actions._support import IncidentStateMixin, entity_values, latest_intent
+from bot.answers import Context, Reply, connectivity_answer, service_answer
 from bot.entities import service_for
-from bot.errors import IncidentSourceError, KnowledgeError
 
 
 class ActionServiceStatus(IncidentStateMixin, Action):
@@ -24,13 +23,11 @@ class ActionServiceStatus(IncidentStateMixin, Action):
         intent = latest_intent(tracker)
         key = service_for(intent, entity_values(tracker, "service"))
         phone = next(iter(entity_values(tracker, "phone_number")), None) or tracker.get_slot("phone_number")
-        try:
-            ctx = await self.context()
+
+        def build(ctx: Context) -> list[Reply]:
             if intent == "connectivity":
-                replies = connectivity_answer(ctx, key)
-            else:
-                replies = service_answer(ctx, key or "mobile", phone_number=phone)
-        except (IncidentSourceError, KnowledgeError) as exc:
-            return source_unavailable(dispatcher, exc)
-        send(dispatcher, replies)
-        return [SlotSet("service", key)]
+                return connectivity_answer(ctx, key)
+            return service_answer(ctx, key or "mobile", phone_number=phone)
+
+        answered = await self.respond(dispatcher, build)
+        return [SlotSet("service", key)] if answered else []
