@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))  # the pipeline's own component lives in bot.rasa_
 os.chdir(ROOT)
 BENCHMARK = ROOT.parent / "shared" / "benchmarks" / "customer_messages.tsv"
 CANDIDATES = {
-    "light: count vectors + LogisticRegression (config.yml, chosen)": ROOT / "config.yml",
+    "MiniLM embeddings + count vectors + LogisticRegression (config.yml, chosen)": ROOT / "config.yml",
+    "light: count vectors + LogisticRegression (configs/light.yml)": ROOT / "configs" / "light.yml",
     "DIET, 100 epochs (configs/diet.yml)": ROOT / "configs" / "diet.yml",
 }
 
@@ -58,8 +59,15 @@ def scores(gold: list[str], predicted: list[str]) -> dict[str, float]:
 
 
 async def evaluate(config: Path, sets: dict[str, list[tuple[str, str]]]) -> dict[str, object]:
+    import logging
+
     from rasa.core.agent import Agent
     from rasa.model_training import train_nlu
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
 
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
