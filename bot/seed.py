@@ -63,9 +63,22 @@ def is_empty(session: Session) -> bool:
 
 def load_scenario(session: Session, path: Path, knowledge: Knowledge, *, now: datetime, tz: ZoneInfo) -> list[int]:
     """Replace every incident with the scenario's; returns the new incident ids."""
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValidationError(f"cannot read scenario {path.name}: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("incidents"), list):
         raise ValidationError(f"{path.name}: expected a mapping with an 'incidents' list")
+    try:
+        return _load(session, data, path.name, knowledge, now=now, tz=tz)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # A hand-edited scenario with a missing field or a bad value: name it, don't crash.
+        raise ValidationError(f"{path.name}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _load(
+    session: Session, data: dict[str, Any], name: str, knowledge: Knowledge, *, now: datetime, tz: ZoneInfo
+) -> list[int]:
     session.execute(delete(Incident))
     # The bulk delete bypasses the identity map; drop what it still holds so ids can be reused.
     session.expunge_all()
@@ -78,7 +91,7 @@ def load_scenario(session: Session, path: Path, knowledge: Knowledge, *, now: da
             key=lambda u: u["at"],
         )
         if not updates:
-            raise ValidationError(f"{path.name}: incident {spec.get('title')!r} needs at least one update")
+            raise ValidationError(f"{name}: incident {spec.get('title')!r} needs at least one update")
         first, rest = updates[0], updates[1:]
         incident = create_incident(
             session,

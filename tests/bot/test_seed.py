@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -59,3 +60,43 @@ def test_reloading_replaces_instead_of_duplicating(session: Session, knowledge: 
 def test_unknown_scenario_lists_the_available_ones() -> None:
     with pytest.raises(ValidationError, match="available: all_clear, outage_day_two"):
         scenario_path("nope")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "incidents: [unclosed",
+        "just text",
+        "incidents:\n  - title: No updates\n    started_at: now-1h\n",
+        "incidents:\n  - title: Bad status\n    started_at: now-1h\n    updates:\n"
+        "      - {at: now-1h, message: x, status: exploded}\n",
+        "incidents:\n  - updates:\n      - {at: now-1h, message: x}\n",
+        "incidents:\n  - title: T\n    started_at: now-1h\n    impacts: {fax: major_outage}\n    updates:\n"
+        "      - {at: now-1h, message: x}\n",
+    ],
+)
+def test_broken_scenarios_give_a_validation_error(
+    session: Session, knowledge: Knowledge, tmp_path: Path, content: str
+) -> None:
+    path = tmp_path / "broken.yml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"broken\.yml|unknown service"):
+        load_scenario(session, path, knowledge, now=NOW, tz=TZ)
+
+
+def test_cli_reports_errors_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    assert main(["seed"]) == 0
+    assert main(["resolve", "999", "--message", "x"]) == 2
+    assert "no incident with id 999" in capsys.readouterr().err
+    bad = tmp_path / "bad.yml"
+    bad.write_text("incidents: [", encoding="utf-8")
+    assert main(["seed", "--scenario", str(bad)]) == 2
+    assert main(["seed", "--scenario", "../../etc/passwd"]) == 2
+    assert main(["status"]) == 0
+    assert "top_up" in capsys.readouterr().out
