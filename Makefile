@@ -63,6 +63,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 validate: $(RASA_VENV)/.installed $(VENV)/.installed
+	$(PYTHON) scripts/check_benchmark_leak.py
 	$(PYTHON) scripts/check_validate.py $(RASA)
 
 test-stories: $(MODEL)

@@ -19,7 +19,7 @@ from bot.knowledge import load_knowledge
 from bot.run import prepare_store
 from bot.seed import load_scenario, scenario_path
 from bot.servers import Servers, dev_token
-from bot.settings import load_settings
+from bot.settings import PROJECT_ROOT, load_settings
 from bot.store import utcnow
 
 
@@ -37,6 +37,10 @@ def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
         "VAR_DIR": str(var),
         "DATABASE_URL": f"sqlite:///{var / 'outage.db'}",
         "TRACKER_STORE_URL": f"sqlite:///{var / 'tracker.db'}",
+        # Explicit, so that a developer's .env cannot point the tests at shared servers.
+        "LOCK_STORE": "in_memory",
+        "KNOWLEDGE_FILE": str(PROJECT_ROOT / "bot" / "knowledge.yml"),
+        "TIMEZONE": "Pacific/Auckland",
         "RASA_AUTH_TOKEN": "e2e-" + os.urandom(16).hex(),
         "ACTION_PORT": str(free_port()),
         "RASA_PORT": str(free_port()),
