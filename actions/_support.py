@@ -11,6 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.answers import Context, Reply
+from bot.entities import normalise_service
 from bot.errors import IncidentSourceError, KnowledgeError
 from bot.knowledge import KnowledgeSource
 from bot.settings import Settings
@@ -67,6 +68,16 @@ def send(dispatcher: CollectingDispatcher, replies: Iterable[Reply]) -> None:
 
 def entity_values(tracker: Tracker, name: str) -> list[Any]:
     return [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
+
+
+def named_service(tracker: Tracker) -> str | None:
+    """The first `service` entity in the latest message that is a known service key."""
+    return next((k for k in map(normalise_service, entity_values(tracker, "service")) if k), None)
+
+
+def service_in_context(tracker: Tracker) -> str | None:
+    """The service the latest message names, else the one the conversation was last about."""
+    return named_service(tracker) or normalise_service(tracker.get_slot("service"))
 
 
 def latest_intent(tracker: Tracker) -> str | None:

@@ -7,9 +7,8 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, entity_values, send, source_unavailable
+from actions._support import IncidentStateMixin, send, service_in_context, source_unavailable
 from bot.answers import human_contact, notify_answer
-from bot.entities import normalise_service
 from bot.errors import KnowledgeError
 
 
@@ -34,7 +33,6 @@ class ActionNotifyMe(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        named = next((k for k in map(normalise_service, entity_values(tracker, "service")) if k), None)
-        key = named or normalise_service(tracker.get_slot("service"))
+        key = service_in_context(tracker)
         await self.respond(dispatcher, lambda ctx: notify_answer(ctx, key))
         return []

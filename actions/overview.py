@@ -8,13 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, entity_values
+from actions._support import IncidentStateMixin, named_service, service_in_context
 from bot.answers import eta_answer, outage_summary, service_answer
-from bot.entities import normalise_service
-
-
-def _named_service(tracker: Tracker) -> str | None:
-    return next((k for k in map(normalise_service, entity_values(tracker, "service")) if k), None)
 
 
 class ActionOutageOverview(IncidentStateMixin, Action):
@@ -24,7 +19,7 @@ class ActionOutageOverview(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        key = _named_service(tracker)
+        key = named_service(tracker)
         # "Is email down?" names a service: answer about it rather than list everything.
         answered = await self.respond(dispatcher, lambda ctx: service_answer(ctx, key) if key else outage_summary(ctx))
         return [SlotSet("service", key)] if key and answered else []
@@ -37,6 +32,6 @@ class ActionEta(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        key = _named_service(tracker) or normalise_service(tracker.get_slot("service"))
+        key = service_in_context(tracker)
         answered = await self.respond(dispatcher, lambda ctx: eta_answer(ctx, key))
         return [SlotSet("service", key)] if key and answered else []

@@ -26,6 +26,12 @@ MARKERS = {
     ServiceStatus.UNDER_MAINTENANCE: "🔧",
     ServiceStatus.OPERATIONAL: "✅",
 }
+# Responses chosen by pattern rather than named literally: one per affected status, and the
+# three ETA forms under each prefix. Tools that check the domain against the code use this.
+PATTERNED_RESPONSES = frozenset(
+    {f"utter_service_{s.value}" for s in ServiceStatus if s.is_affected}
+    | {f"utter_eta{p}_{k}" for p in ("", "_service", "_incident") for k in ("known", "none", "none_no_next")}
+)
 # Intents that are topics a customer could mean; small talk is never offered as a button.
 TOPIC_INTENTS = (
     "check_outage",

@@ -60,21 +60,19 @@ class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):  # type:
     """LogisticRegressionClassifier that answers "unknown" instead of crashing on empty input."""
 
     def process(self, messages: list[Message]) -> list[Message]:
-        expected = getattr(self.clf, "n_features_in_", None)
+        # A known word implies tokens, and with tokens every featurizer emits its columns, so
+        # this one check covers both the crash and the prior-only guess.
+        usable = []
         for message in messages:
-            try:
-                words, grams = known_vocabulary(message)
-                usable = (expected is None or self._create_X([message]).shape[1] == expected) and (
-                    words > 0 and grams >= MIN_KNOWN_FEATURES
-                )
-            except Exception:  # any featurisation failure means the same: nothing to classify
-                usable = False
-            if usable:
-                super().process([message])
+            words, grams = known_vocabulary(message)
+            if words > 0 and grams >= MIN_KNOWN_FEATURES:
+                usable.append(message)
             else:
-                logger.debug("no usable features for message; classifying as unknown")
+                logger.debug("no known vocabulary in message; classifying as unknown")
                 message.set("intent", {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
+        if usable:
+            super().process(usable)
         return messages
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,33 @@ from bot.settings import PROJECT_ROOT, Settings
 
 MODEL = PROJECT_ROOT / "models" / "outage-assistant.tar.gz"
 DEFAULT_RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing is listening on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
+    """An environment for one throwaway assistant: its own files, ports and token under `var`."""
+    return {
+        **os.environ,
+        "APP_ENV": "test",
+        "VAR_DIR": str(var),
+        "DATABASE_URL": f"sqlite:///{var / 'outage.db'}",
+        "TRACKER_STORE_URL": f"sqlite:///{var / 'tracker.db'}",
+        # Explicit, so that a developer's .env cannot point a throwaway assistant at shared servers.
+        "LOCK_STORE": "in_memory",
+        "KNOWLEDGE_FILE": str(PROJECT_ROOT / "bot" / "knowledge.yml"),
+        "TIMEZONE": "Pacific/Auckland",
+        "RASA_AUTH_TOKEN": "test-" + secrets.token_hex(16),
+        "ACTION_PORT": str(free_port()),
+        "RASA_PORT": str(free_port()),
+        "PYTHONUNBUFFERED": "1",
+        **overrides,
+    }
 
 
 def dev_token(settings: Settings) -> str:

@@ -124,7 +124,9 @@ def _incident_view(incident: Incident) -> IncidentView:
     )
 
 
-def _service_state(service: Service, active: list[Incident], resolved: list[Incident]) -> ServiceState:
+def _service_state(
+    service: Service, active: list[Incident], resolved: list[Incident], views: dict[int, IncidentView]
+) -> ServiceState:
     base = {"key": service.key, "name": service.name, "group": service.group}
     hits = [(i, row) for i in active for row in i.impacts if row.service_key == service.key]
     affected = [(i, row) for i, row in hits if row.status.is_affected]
@@ -134,7 +136,7 @@ def _service_state(service: Service, active: list[Incident], resolved: list[Inci
             **base,
             status=row.status,
             kind=StateKind.AFFECTED,
-            incident=_incident_view(incident),
+            incident=views[incident.id],
             update=_update_view(_latest(incident.updates, service.key)),
         )
     # "Restored" needs an update that names the service: a row that was always operational is not news.
@@ -145,7 +147,7 @@ def _service_state(service: Service, active: list[Incident], resolved: list[Inci
             **base,
             status=ServiceStatus.OPERATIONAL,
             kind=StateKind.RESTORED,
-            incident=_incident_view(incident),
+            incident=views[incident.id],
             update=_update_view(update),
         )
     past = [i for i in resolved if any(row.service_key == service.key for row in i.impacts)]
@@ -155,7 +157,7 @@ def _service_state(service: Service, active: list[Incident], resolved: list[Inci
             **base,
             status=ServiceStatus.OPERATIONAL,
             kind=StateKind.RESOLVED,
-            incident=_incident_view(incident),
+            incident=views[incident.id],
             update=_update_view(_latest(incident.updates)),
         )
     return ServiceState(**base, status=ServiceStatus.OPERATIONAL, kind=StateKind.NORMAL, incident=None, update=None)
@@ -181,9 +183,10 @@ def read_overview(session: Session, now: datetime) -> Overview:
         reverse=True,
     )
     services = session.scalars(select(Service).order_by(Service.position, Service.key))
+    views = {i.id: _incident_view(i) for i in incidents}
     return Overview(
         as_of=now,
-        incidents=tuple(_incident_view(i) for i in active),
-        recently_resolved=tuple(_incident_view(i) for i in resolved),
-        services=tuple(_service_state(s, active, resolved) for s in services),
+        incidents=tuple(views[i.id] for i in active),
+        recently_resolved=tuple(views[i.id] for i in resolved),
+        services=tuple(_service_state(s, active, resolved, views) for s in services),
     )

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
 import tempfile
 import time
@@ -21,14 +19,8 @@ import httpx
 import yaml
 
 from bot.run import prepare_store
-from bot.servers import Servers
+from bot.servers import Servers, isolated_env
 from bot.settings import PROJECT_ROOT, load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def messages() -> list[str]:
@@ -73,14 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     texts = messages()
     with tempfile.TemporaryDirectory() as var:
-        env = {
-            **os.environ,
-            "APP_ENV": "test",
-            "VAR_DIR": var,
-            "RASA_AUTH_TOKEN": "bench-" + os.urandom(8).hex(),
-            "ACTION_PORT": str(free_port()),
-            "RASA_PORT": str(free_port()),
-        }
+        env = isolated_env(Path(var))
         settings = load_settings(env)
         prepare_store(settings)
         servers = Servers(settings=settings, env=env, token=settings.rasa_auth_token, logs=Path(var))

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 UNUSED = re.compile(r"The utterance '(utter_[a-z_]+)' is not used in any story or rule")
 WARNING = re.compile(r"UserWarning: (.*)")
 IGNORED = ("pkg_resources", "declare_namespace", "Slot auto-fill has been removed")
@@ -23,13 +24,9 @@ IGNORED = ("pkg_resources", "declare_namespace", "Slot auto-fill has been remove
 
 def sent_by_code() -> set[str]:
     source = "\n".join(p.read_text(encoding="utf-8") for d in ("bot", "actions") for p in (ROOT / d).glob("*.py"))
-    names = set(re.findall(r'"(utter_[a-z_]+)', source))
-    # Responses chosen by status or prefix in bot/answers.py.
-    names |= {
-        f"utter_service_{s}" for s in ("major_outage", "partial_outage", "degraded_performance", "under_maintenance")
-    }
-    names |= {f"utter_eta{p}_{s}" for p in ("", "_service", "_incident") for s in ("known", "none", "none_no_next")}
-    return names
+    from bot.answers import PATTERNED_RESPONSES
+
+    return set(re.findall(r'"(utter_[a-z_]+)', source)) | PATTERNED_RESPONSES
 
 
 def main() -> int:

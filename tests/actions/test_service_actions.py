@@ -14,6 +14,7 @@ from actions.greeting import ActionGreet
 from actions.overview import ActionEta, ActionOutageOverview
 from actions.security import ActionSecurity
 from actions.service_status import ActionServiceStatus
+from bot.answers import PATTERNED_RESPONSES
 from bot.db import make_engine
 from bot.store import IncidentStore
 from tests.actions.conftest import TrackerFactory
@@ -143,9 +144,6 @@ def test_every_response_the_actions_use_exists_in_the_domain(domain: dict[str, A
     files = [*Path("bot").glob("*.py"), *Path("actions").glob("*.py")]
     source = "\n".join(p.read_text(encoding="utf-8") for p in files)
     used = set(re.findall(r'"(utter_[a-z_]+)"', source))
-    used |= {
-        f"utter_service_{s}" for s in ("major_outage", "partial_outage", "degraded_performance", "under_maintenance")
-    }
-    used |= {f"utter_eta{p}_{s}" for p in ("", "_service", "_incident") for s in ("known", "none", "none_no_next")}
+    used |= PATTERNED_RESPONSES
     used = {u for u in used if not any(o.startswith(u + "_") for o in used)}  # drop prefixes like "utter_eta"
     assert used - set(domain["responses"]) == set()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,35 +16,9 @@ from bot.db import make_engine, make_session_factory
 from bot.knowledge import load_knowledge
 from bot.run import prepare_store
 from bot.seed import load_scenario, scenario_path
-from bot.servers import Servers, dev_token
-from bot.settings import PROJECT_ROOT, load_settings
+from bot.servers import Servers, dev_token, isolated_env
+from bot.settings import load_settings
 from bot.store import utcnow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
-    """An environment for one isolated assistant: its own files, ports and token."""
-    return {
-        **os.environ,
-        "APP_ENV": "test",
-        "VAR_DIR": str(var),
-        "DATABASE_URL": f"sqlite:///{var / 'outage.db'}",
-        "TRACKER_STORE_URL": f"sqlite:///{var / 'tracker.db'}",
-        # Explicit, so that a developer's .env cannot point the tests at shared servers.
-        "LOCK_STORE": "in_memory",
-        "KNOWLEDGE_FILE": str(PROJECT_ROOT / "bot" / "knowledge.yml"),
-        "TIMEZONE": "Pacific/Auckland",
-        "RASA_AUTH_TOKEN": "e2e-" + os.urandom(16).hex(),
-        "ACTION_PORT": str(free_port()),
-        "RASA_PORT": str(free_port()),
-        "PYTHONUNBUFFERED": "1",
-        **overrides,
-    }
 
 
 @dataclass

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from bot.db import make_engine
+from bot.servers import free_port, isolated_env
 from tests.conftest import POSTGRES_URL
-from tests.e2e.conftest import Assistant, free_port, isolated_env, start_assistant
+from tests.e2e.conftest import Assistant, start_assistant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
