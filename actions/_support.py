@@ -10,7 +10,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.answers import Context, Reply
+from bot.answers import Context, Reply, stale_note
 from bot.entities import normalise_service
 from bot.errors import IncidentSourceError, KnowledgeError
 from bot.knowledge import KnowledgeSource
@@ -48,12 +48,13 @@ class IncidentStateMixin:
     async def context(self) -> Context:
         """Raises IncidentSourceError or KnowledgeError; callers answer with a fallback."""
         overview = await self.store.overview()
-        return Context(overview=overview, knowledge=self.knowledge.get(), tz=self.settings.tz)
+        return Context(overview=overview, knowledge=self.knowledge.get(), tz=self.settings.tz, now=self.store.clock())
 
     async def respond(self, dispatcher: CollectingDispatcher, build: Callable[[Context], list[Reply]]) -> bool:
         """Send what `build` makes of the live state; on a source error, the fallback. True if answered."""
         try:
-            replies = build(await self.context())
+            ctx = await self.context()
+            replies = build(ctx) + stale_note(ctx)
         except (IncidentSourceError, KnowledgeError) as exc:
             source_unavailable(dispatcher, exc)
             return False

@@ -64,9 +64,11 @@ class Context:
     overview: Overview
     knowledge: Knowledge
     tz: ZoneInfo
+    # The time of the question; differs from overview.as_of when the state is stale.
+    now: datetime | None = None
 
     def when(self, moment: datetime) -> str:
-        return format_when(moment, self.overview.as_of, self.tz)
+        return format_when(moment, self.now or self.overview.as_of, self.tz)
 
     @property
     def as_of(self) -> str:
@@ -316,3 +318,8 @@ def clarify(ranking: Sequence[Mapping[str, Any]], fallbacks_in_a_row: int, title
     if not options:
         return [Reply("utter_clarify_generic")]
     return [Reply("utter_clarify", buttons=[{"title": titles[i], "payload": f"/{i}"} for i in options])]
+
+
+def stale_note(ctx: Context) -> list[Reply]:
+    """When a source is failing: say how old the state is and that it may have changed."""
+    return [Reply("utter_state_stale", {"as_of": ctx.as_of})] if ctx.overview.stale else []

@@ -5,14 +5,19 @@ python -m bot.cli seed [--scenario outage_day_two] [--if-empty]
 python -m bot.cli reset            # no incidents at all
 python -m bot.cli status
 python -m bot.cli resolve ID --message "Everything is back."
+python -m bot.cli token create NAME   # an admin API token, printed once
+python -m bot.cli token revoke NAME
+python -m bot.cli token list
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Sequence
 
+from bot import operators
 from bot.db import make_engine, make_session_factory
 from bot.errors import OutageAssistantError
 from bot.incidents import resolve_incident
@@ -23,6 +28,11 @@ from bot.settings import load_settings
 from bot.status import read_overview
 from bot.store import utcnow
 from bot.timefmt import format_when
+
+
+def cli_actor() -> str:
+    """Who ran the command, for the audit trail."""
+    return f"cli:{getpass.getuser()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     resolve = sub.add_parser("resolve", help="resolve an incident")
     resolve.add_argument("incident_id", type=int)
     resolve.add_argument("--message", required=True)
+    token = sub.add_parser("token", help="admin API tokens")
+    token.add_argument("action", choices=("create", "revoke", "list"))
+    token.add_argument("name", nargs="?", default="", help="who the token is for, e.g. an operator's name")
     args = parser.parse_args(argv)
 
     try:
@@ -71,7 +84,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "resolve":
             with sessions.begin() as session:
                 resolve_incident(session, args.incident_id, message=args.message, now=now)
+                operators.record(
+                    session,
+                    actor=cli_actor(),
+                    action="resolve",
+                    now=now,
+                    incident_id=args.incident_id,
+                    detail={"message": args.message},
+                )
             print(f"incident #{args.incident_id} resolved")
+        elif args.command == "token":
+            with sessions.begin() as session:
+                if args.action == "create":
+                    secret = operators.create_token(session, args.name, now)
+                    operators.record(
+                        session, actor=cli_actor(), action="token_create", now=now, detail={"name": args.name}
+                    )
+                    print(f"token for {args.name!r} (shown once; store it now):\n{secret}")
+                elif args.action == "revoke":
+                    operators.revoke_token(session, args.name, now)
+                    operators.record(
+                        session, actor=cli_actor(), action="token_revoke", now=now, detail={"name": args.name}
+                    )
+                    print(f"token {args.name!r} revoked")
+                else:
+                    for row in operators.list_tokens(session):
+                        active = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+                        print(f"{row.name:40} created {row.created_at:%Y-%m-%d %H:%M}  {active}")
     except OutageAssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

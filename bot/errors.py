@@ -23,3 +23,11 @@ class KnowledgeError(OutageAssistantError):
 
 class ValidationError(OutageAssistantError):
     """A requested change to the incident state breaks a rule."""
+
+
+class NotFoundError(ValidationError):
+    """The change names an incident (or other record) that does not exist."""
+
+
+class StatusPageError(IncidentSourceError):
+    """The status page could not be fetched, or what it sent is not Statuspage JSON."""

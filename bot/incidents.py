@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.errors import ValidationError
+from bot.errors import NotFoundError, ValidationError
 from bot.knowledge import Knowledge
 from bot.models import Impact, Incident, IncidentStatus, IncidentUpdate, Service, ServiceImpact, ServiceStatus
 
@@ -35,7 +35,8 @@ def _check_aware(name: str, value: datetime | None) -> None:
 def _check_text(name: str, value: str, limit: int, *, required: bool = True) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be text")
-    value = value.strip()
+    # Control characters (NUL above all, which PostgreSQL refuses) never belong in public text.
+    value = "".join(ch for ch in value if ch in "\n\t" or ch.isprintable()).strip()
     if required and not value:
         raise ValidationError(f"{name} must not be empty")
     if len(value) > limit:
@@ -60,7 +61,7 @@ def _known_services(session: Session, keys: Iterable[str]) -> None:
 def get_incident(session: Session, incident_id: int) -> Incident:
     incident = session.get(Incident, incident_id)
     if incident is None:
-        raise ValidationError(f"no incident with id {incident_id}")
+        raise NotFoundError(f"no incident with id {incident_id}")
     return incident
 
 
@@ -118,6 +119,28 @@ def create_incident(
         )
     )
     session.add(incident)
+    session.flush()
+    return incident
+
+
+def edit_incident(
+    session: Session,
+    incident_id: int,
+    *,
+    now: datetime,
+    title: str | None = None,
+    impact: Impact | None = None,
+    cause: str | None = None,
+) -> Incident:
+    """Correct an incident's title, impact or stated cause (status changes go through updates)."""
+    incident = get_incident(session, incident_id)
+    if title is not None:
+        incident.title = _check_text("title", title, MAX_TITLE)
+    if impact is not None:
+        incident.impact = Impact(impact)
+    if cause is not None:
+        incident.cause = _check_text("cause", cause, MAX_MESSAGE, required=False) or None
+    incident.updated_at = max(incident.updated_at, now)
     session.flush()
     return incident
 

@@ -148,4 +148,49 @@ class IncidentUpdate(Base):
     eta: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
+    # The upstream id (a Statuspage incident update), so a re-sync never duplicates it.
+    external_id: Mapped[str | None] = mapped_column(String(100), default=None)
+
     incident: Mapped[Incident] = relationship(back_populates="updates")
+
+
+class ApiToken(Base):
+    """An operator's bearer token. Only its SHA-256 is stored; the token is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class AuditEntry(Base):
+    """Who changed what, and when: one row per change, written in the change's transaction."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    incident_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class SourceHealth(Base):
+    """The last success and failure of each incident source (e.g. the status-page sync)."""
+
+    __tablename__ = "source_health"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+
+    @property
+    def failing(self) -> bool:
+        if self.last_failure_at is None:
+            return False
+        return self.last_success_at is None or self.last_failure_at > self.last_success_at

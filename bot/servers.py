@@ -48,6 +48,11 @@ def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
         "RASA_AUTH_TOKEN": "test-" + secrets.token_hex(16),
         "ACTION_PORT": str(free_port()),
         "RASA_PORT": str(free_port()),
+        "WEB_PORT": str(free_port()),
+        # Tests change the store and ask at once; the cache has tests of its own.
+        "STATE_TTL_SECONDS": "0",
+        "STATUSPAGE_URL": "",
+        "STATUSPAGE_WEBHOOK_SECRET": "",
         "PYTHONUNBUFFERED": "1",
         **overrides,
     }
@@ -160,6 +165,22 @@ class Servers:
         )
         # /status answers only once the model has loaded; "/" answers before that.
         wait_for(f"{self.rasa_url}/status?token={self.token}", timeout, [proc])
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
+
+    def start_web(self, timeout: float = 60) -> None:
+        """The admin API, webhooks and health (and the status-page sync, if one is configured)."""
+        proc = self._spawn("web", [sys.executable, "-m", "bot.web"], self.env)
+        wait_for(f"{self.web_url}/openapi.json", timeout, [proc])
+
+    def start_status_page(self, folder: Path, port: int, timeout: float = 30, demo: bool = False) -> str:
+        """The local Statuspage-format page serving `folder`; returns its base URL."""
+        cmd = [sys.executable, "-m", "bot.localpage", "--dir", str(folder), "--port", str(port)]
+        proc = self._spawn("statuspage", [*cmd, "--demo"] if demo else cmd, self.env)
+        wait_for(f"http://127.0.0.1:{port}/health", timeout, [proc])
+        return f"http://127.0.0.1:{port}"
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)

@@ -34,6 +34,13 @@ class Settings:
     tracker_store_url: str
     lock_store: str
     lock_store_host: str
+    web_port: int = 8000
+    state_ttl: float = 5.0
+    statuspage_url: str | None = None
+    statuspage_map: Path = PROJECT_ROOT / "bot" / "statuspage_map.yml"
+    statuspage_poll: float = 30.0
+    statuspage_timeout: float = 5.0
+    statuspage_webhook_secret: str = ""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -52,6 +59,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
     if not 0 < value < 65536:
         raise ConfigurationError(f"{name} must be a port number (1-65535), got {value}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low:g} and {high:g} seconds, got {value:g}")
     return value
 
 
@@ -95,6 +113,13 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
     if lock_store not in ("in_memory", "redis"):
         raise ConfigurationError(f"LOCK_STORE must be in_memory or redis, got {lock_store!r}")
 
+    statuspage_url = env.get("STATUSPAGE_URL", "").strip().rstrip("/") or None
+    if statuspage_url and not statuspage_url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"STATUSPAGE_URL must be an http(s) URL, got {statuspage_url!r}")
+    webhook_secret = env.get("STATUSPAGE_WEBHOOK_SECRET", "")
+    if app_env != "development" and webhook_secret and webhook_secret.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ConfigurationError("STATUSPAGE_WEBHOOK_SECRET is a placeholder; set a long random value")
+
     return Settings(
         app_env=app_env,
         var_dir=var_dir,
@@ -108,4 +133,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         tracker_store_url=tracker_store_url,
         lock_store=lock_store,
         lock_store_host=env.get("LOCK_STORE_HOST", "localhost"),
+        web_port=_int(env, "WEB_PORT", 8000),
+        state_ttl=_seconds(env, "STATE_TTL_SECONDS", 5.0, 0.0, 300.0),
+        statuspage_url=statuspage_url,
+        statuspage_map=Path(env.get("STATUSPAGE_MAP", str(PROJECT_ROOT / "bot" / "statuspage_map.yml"))),
+        statuspage_poll=_seconds(env, "STATUSPAGE_POLL_SECONDS", 30.0, 1.0, 3600.0),
+        statuspage_timeout=_seconds(env, "STATUSPAGE_TIMEOUT_SECONDS", 5.0, 0.1, 60.0),
+        statuspage_webhook_secret=webhook_secret,
     )

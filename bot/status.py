@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import ValidationError
-from bot.models import Impact, Incident, IncidentStatus, IncidentUpdate, Service, ServiceStatus
+from bot.models import Impact, Incident, IncidentStatus, IncidentUpdate, Service, ServiceStatus, SourceHealth
 
 # How long after resolution a service still answers "that outage is over" rather than plain "working".
 RECENTLY_RESOLVED = timedelta(hours=72)
@@ -72,6 +72,9 @@ class Overview:
     incidents: tuple[IncidentView, ...]  # active, most severe first
     recently_resolved: tuple[IncidentView, ...]
     services: tuple[ServiceState, ...]  # catalogue order
+    # True when this state may be out of date: a source (the database, or a status page the
+    # sync reads) failed, and `as_of` is when the state was last known to be right.
+    stale: bool = False
 
     def service(self, key: str) -> ServiceState:
         for state in self.services:
@@ -184,8 +187,11 @@ def read_overview(session: Session, now: datetime) -> Overview:
     )
     services = session.scalars(select(Service).order_by(Service.position, Service.key))
     views = {i.id: _incident_view(i) for i in incidents}
+    failing = [h for h in session.scalars(select(SourceHealth)) if h.failing]
+    known = [h.last_success_at for h in failing if h.last_success_at is not None]
     return Overview(
-        as_of=now,
+        as_of=min([now, *known]),
+        stale=bool(failing),
         incidents=tuple(views[i.id] for i in active),
         recently_resolved=tuple(views[i.id] for i in resolved),
         services=tuple(_service_state(s, active, resolved, views) for s in services),

@@ -16,6 +16,7 @@ from actions.security import ActionSecurity
 from actions.service_status import ActionServiceStatus
 from bot.answers import PATTERNED_RESPONSES
 from bot.db import make_engine
+from bot.errors import IncidentSourceError
 from bot.store import IncidentStore
 from tests.actions.conftest import TrackerFactory
 
@@ -122,6 +123,23 @@ async def test_unreachable_store_gets_a_fallback_not_an_error(
     d = CollectingDispatcher()
     await ActionGreet(**state).run(d, tracker("greet", "hi"), domain)
     assert sent(d) == ["utter_greet"]
+
+
+async def test_after_a_failed_read_answers_say_how_old_the_state_is(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    store = state["store"]
+    await store.overview()  # one good read
+
+    def fail() -> None:
+        raise IncidentSourceError("database is locked")
+
+    store.overview_sync = fail
+    d = CollectingDispatcher()
+    await ActionServiceStatus(**state).run(d, tracker("top_up", "top up"), domain)
+    assert sent(d)[0] == "utter_service_major_outage"  # the last known state, not a refusal
+    assert sent(d)[-1] == "utter_state_stale"
+    assert "minutes ago" in d.messages[-1]["as_of"] or "just now" in d.messages[-1]["as_of"]
 
 
 async def test_garbage_entities_do_not_break_actions(

@@ -1,0 +1,103 @@
+"""The incident store's short-lived cache and its last-known-state fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.db import make_engine, make_session_factory
+from bot.errors import IncidentSourceError
+from bot.incidents import resolve_incident
+from bot.migrate import upgrade
+from bot.store import IncidentStore
+from tests.conftest import NOW
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        return self.now
+
+
+def test_a_thousand_concurrent_questions_cost_one_query(engine: Engine, demo: int) -> None:
+    store = IncidentStore(engine, clock=Clock(), ttl=5)
+
+    async def ask() -> None:
+        results = await asyncio.gather(*(store.overview() for _ in range(1000)))
+        assert len({id(r) for r in results}) == 1
+
+    asyncio.run(ask())
+    assert store.reads == 1
+
+
+def test_a_change_is_seen_once_the_ttl_has_passed(engine: Engine, demo: int) -> None:
+    clock = Clock()
+    store = IncidentStore(engine, clock=clock, ttl=5)
+    assert asyncio.run(store.overview()).incidents
+    with make_session_factory(engine).begin() as session:
+        resolve_incident(session, demo, message="Fixed.", now=NOW)
+    clock.now += timedelta(seconds=4)
+    assert asyncio.run(store.overview()).incidents  # still the cached state
+    clock.now += timedelta(seconds=2)
+    assert asyncio.run(store.overview()).incidents == ()
+    assert store.reads == 2
+
+
+def test_with_no_ttl_every_question_reads(engine: Engine, demo: int) -> None:
+    store = IncidentStore(engine, clock=Clock(), ttl=0)
+    for _ in range(3):
+        asyncio.run(store.overview())
+    assert store.reads == 3
+
+
+def test_no_state_ever_read_raises_a_source_error(tmp_path: Path) -> None:
+    store = IncidentStore(make_engine(f"sqlite:///{tmp_path / 'empty.db'}"))  # no schema
+    with pytest.raises(IncidentSourceError):
+        asyncio.run(store.overview())
+
+
+def test_locked_database_answers_last_known_state_marked_stale_then_recovers(tmp_path: Path, demo_file: Path) -> None:
+    """A writer holding SQLite's exclusive lock: readers get the last good state, marked stale
+    with its time; once the lock is gone and the TTL has passed, fresh state is back."""
+    clock = Clock()
+    engine = make_engine(f"sqlite:///{demo_file}", connect_args={"timeout": 0.2})
+    store = IncidentStore(engine, clock=clock, ttl=1)
+    good = asyncio.run(store.overview())
+    assert not good.stale
+
+    engine.dispose()  # pooled connections would hold a WAL read mark and block the exclusive lock
+    blocker = sqlite3.connect(demo_file, timeout=2)
+    blocker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    blocker.execute("BEGIN EXCLUSIVE")
+    blocker.execute("UPDATE incident SET title = title")
+    clock.now += timedelta(seconds=2)
+    stale = asyncio.run(store.overview())
+    assert stale.stale and stale.as_of == good.as_of
+    assert stale.incidents == good.incidents
+
+    blocker.rollback()
+    blocker.close()
+    clock.now += timedelta(seconds=2)
+    fresh = asyncio.run(store.overview())
+    assert not fresh.stale and fresh.as_of == clock.now
+
+
+@pytest.fixture
+def demo_file(tmp_path: Path, knowledge) -> Path:  # type: ignore[no-untyped-def]
+    from bot.seed import load_scenario, scenario_path
+    from tests.conftest import TZ
+
+    path = tmp_path / "locked.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with make_session_factory(engine).begin() as session:
+        load_scenario(session, scenario_path("outage_day_two"), knowledge, now=NOW, tz=TZ)
+    engine.dispose()
+    return path
