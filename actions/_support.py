@@ -10,10 +10,11 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.answers import Context, Reply, stale_note
+from bot.answers import Context, Reply, notice_replies, stale_note
 from bot.entities import normalise_service
 from bot.errors import IncidentSourceError, KnowledgeError
 from bot.knowledge import KnowledgeSource
+from bot.notify import take_pending
 from bot.settings import Settings
 from bot.store import IncidentStore, default_knowledge, default_settings, default_store
 
@@ -50,8 +51,14 @@ class IncidentStateMixin:
         overview = await self.store.overview()
         return Context(overview=overview, knowledge=self.knowledge.get(), tz=self.settings.tz, now=self.store.clock())
 
-    async def respond(self, dispatcher: CollectingDispatcher, build: Callable[[Context], list[Reply]]) -> bool:
-        """Send what `build` makes of the live state; on a source error, the fallback. True if answered."""
+    async def respond(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, build: Callable[[Context], list[Reply]]
+    ) -> bool:
+        """Send what `build` makes of the live state; on a source error, the fallback. True if answered.
+
+        News this conversation subscribed to goes first, on channels that cannot push it.
+        """
+        await self.pending_notices(dispatcher, tracker)
         try:
             ctx = await self.context()
             replies = build(ctx) + stale_note(ctx)
@@ -60,6 +67,17 @@ class IncidentStateMixin:
             return False
         send(dispatcher, replies)
         return True
+
+    async def pending_notices(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        settings, store = self.settings, self.store
+        try:
+            notices = await store.transaction(
+                lambda session: take_pending(session, tracker.sender_id, store.clock(), settings.notify_push_channels)
+            )
+        except IncidentSourceError as exc:
+            logger.warning("could not check for pending notices: %s", exc)
+            return
+        send(dispatcher, notice_replies(notices, settings.tz, store.clock()))
 
 
 def send(dispatcher: CollectingDispatcher, replies: Iterable[Reply]) -> None:

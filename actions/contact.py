@@ -1,15 +1,20 @@
-"""request_human and notify_me: how to reach people, and when the next update is due."""
+"""request_human, notify_me and the delivery of what notify_me subscribed to."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, send, service_in_context, source_unavailable
-from bot.answers import human_contact, notify_answer
-from bot.errors import KnowledgeError
+from actions._support import IncidentStateMixin, entity_values, send, service_in_context, source_unavailable
+from bot.answers import human_contact, notice_replies, notify_answer, notify_target, stale_note
+from bot.errors import IncidentSourceError, KnowledgeError, ValidationError
+from bot.notify import notice, subscribe
+
+logger = logging.getLogger(__name__)
 
 
 class ActionHumanContact(IncidentStateMixin, Action):
@@ -34,5 +39,47 @@ class ActionNotifyMe(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         key = service_in_context(tracker)
-        await self.respond(dispatcher, lambda ctx: notify_answer(ctx, key))
+        await self.pending_notices(dispatcher, tracker)
+        try:
+            ctx = await self.context()
+            incident = notify_target(ctx, key)
+            subscribed = False
+            if incident is not None:
+                channel = tracker.get_latest_input_channel() or "unknown"
+                now = self.store.clock()
+                subscribed = await self.store.transaction(
+                    lambda session: subscribe(session, tracker.sender_id, channel, key, now)
+                )
+        except (IncidentSourceError, KnowledgeError, ValidationError) as exc:
+            source_unavailable(dispatcher, exc)
+            return []
+        send(dispatcher, notify_answer(ctx, key, incident, subscribed) + stale_note(ctx))
         return []
+
+
+class ActionDeliverNotification(IncidentStateMixin, Action):
+    """Runs when the notifier triggers EXTERNAL_incident_update; shows each notification once."""
+
+    def name(self) -> str:
+        return "action_deliver_notification"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        raw = next(iter(entity_values(tracker, "notification_id")), None)
+        if not (isinstance(raw, (str, int)) and str(raw).isdigit()):
+            return []
+        notification_id = int(raw)
+        delivered = [int(x) for x in tracker.get_slot("delivered_notifications") or [] if str(x).isdigit()]
+        if notification_id in delivered:
+            return []  # a retry after a crash: the customer has seen it already
+        try:
+            view = await self.store.transaction(lambda session: notice(session, notification_id))
+        except IncidentSourceError as exc:
+            logger.warning("cannot load notification %s: %s", notification_id, exc)
+            raise  # the notifier sees Rasa fail and retries later
+        if view is None:
+            return []
+        send(dispatcher, notice_replies([view], self.settings.tz, self.store.clock()))
+        # Keep the newest ids only; a conversation never waits on more than a few incidents at once.
+        return [SlotSet("delivered_notifications", [*delivered, notification_id][-100:])]

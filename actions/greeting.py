@@ -19,6 +19,7 @@ class ActionGreet(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        await self.pending_notices(dispatcher, tracker)
         try:
             replies = greeting(await self.context())
         except (IncidentSourceError, KnowledgeError):

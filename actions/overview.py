@@ -21,7 +21,9 @@ class ActionOutageOverview(IncidentStateMixin, Action):
     ) -> list[dict[str, Any]]:
         key = named_service(tracker)
         # "Is email down?" names a service: answer about it rather than list everything.
-        answered = await self.respond(dispatcher, lambda ctx: service_answer(ctx, key) if key else outage_summary(ctx))
+        answered = await self.respond(
+            dispatcher, tracker, lambda ctx: service_answer(ctx, key) if key else outage_summary(ctx)
+        )
         return [SlotSet("service", key)] if key and answered else []
 
 
@@ -33,5 +35,5 @@ class ActionEta(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         key = service_in_context(tracker)
-        answered = await self.respond(dispatcher, lambda ctx: eta_answer(ctx, key))
+        answered = await self.respond(dispatcher, tracker, lambda ctx: eta_answer(ctx, key))
         return [SlotSet("service", key)] if key and answered else []

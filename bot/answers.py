@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from bot.entities import CONNECTIVITY_SERVICES
 from bot.knowledge import Knowledge
-from bot.models import ServiceStatus
+from bot.models import IncidentStatus, ServiceStatus
+from bot.notify import NoticeView
 from bot.status import IncidentView, Overview, ServiceState, StateKind
 from bot.timefmt import format_when
 
@@ -286,16 +287,44 @@ def human_contact(knowledge: Knowledge) -> list[Reply]:
     return [Reply("utter_human_contact", {"contact": knowledge.contact})]
 
 
-def notify_answer(ctx: Context, key: str | None) -> list[Reply]:
-    """Until subscriptions exist, say honestly when the next update is due and where to look."""
-    incident = None
+def notify_target(ctx: Context, key: str | None) -> IncidentView | None:
+    """The active incident a "tell me when it's fixed" would wait for, or None if there is none."""
     if key is not None:
-        incident = ctx.overview.service(key).incident
-    if incident is None and ctx.overview.incidents:
-        incident = ctx.overview.incidents[0]
-    if incident is not None and incident.is_active and incident.next_update_at is not None:
-        return [Reply("utter_notify_unavailable_next", {"next_update_time": ctx.when(incident.next_update_at)})]
-    return [Reply("utter_notify_unavailable")]
+        state = ctx.overview.service(key)
+        return state.incident if state.kind is StateKind.AFFECTED and state.incident else None
+    return ctx.overview.incidents[0] if ctx.overview.incidents else None
+
+
+def notify_answer(ctx: Context, key: str | None, incident: IncidentView | None, subscribed: bool) -> list[Reply]:
+    """The answer to notify_me: nothing to wait for, subscribed (with the next update time), or already subscribed."""
+    subject = ctx.knowledge.services[key].name if key and key in ctx.knowledge.services else None
+    if incident is None:
+        return [Reply("utter_notify_nothing", {"subject": subject or "our services", "as_of": ctx.as_of})]
+    subject = subject or f'"{incident.title}"'
+    if not subscribed:
+        return [Reply("utter_notify_already", {"subject": subject})]
+    if incident.next_update_at is not None:
+        return [
+            Reply(
+                "utter_notify_subscribed_next",
+                {"subject": subject, "next_update_time": ctx.when(incident.next_update_at)},
+            )
+        ]
+    return [Reply("utter_notify_subscribed", {"subject": subject})]
+
+
+def notice_replies(notices: Sequence[NoticeView], ctx_tz: ZoneInfo, now: datetime) -> list[Reply]:
+    """Messages for subscribers: one per incident update they had not heard about."""
+    replies = []
+    for n in notices:
+        variables = {
+            "subject": n.service_name or f'"{n.incident_title}"',
+            "update_time": format_when(n.posted_at, now, ctx_tz),
+            "update_message": n.message,
+        }
+        kind = "utter_notify_resolved" if n.status is IncidentStatus.RESOLVED else "utter_notify_update"
+        replies.append(Reply(kind, variables))
+    return replies
 
 
 def consecutive_fallbacks(intents: Sequence[str | None]) -> int:

@@ -194,3 +194,41 @@ class SourceHealth(Base):
         if self.last_failure_at is None:
             return False
         return self.last_success_at is None or self.last_failure_at > self.last_success_at
+
+
+class Subscription(Base):
+    """A conversation that asked to be told when a service's incident changes ("tell me when it's fixed")."""
+
+    __tablename__ = "subscription"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    # None: any active incident.
+    service_key: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Updates with a larger id are news to this subscriber. Ids, not times: a status page's
+    # update can carry a display time from before we learnt of it.
+    after_update_id: Mapped[int] = mapped_column(Integer, default=0)
+    # Set once the incident it waited for is resolved (or the customer cancels).
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Notification(Base):
+    """The outbox: one row per (subscription, incident update). The unique pair is the de-duplication."""
+
+    __tablename__ = "notification"
+    __table_args__ = (UniqueConstraint("subscription_id", "update_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="CASCADE"))
+    update_id: Mapped[int] = mapped_column(ForeignKey("incident_update.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+    # After a failed push, not before this time (exponential backoff; pushes are never given up).
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    subscription: Mapped[Subscription] = relationship()
+    update: Mapped[IncidentUpdate] = relationship()

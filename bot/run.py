@@ -1,4 +1,5 @@
-"""Start the whole assistant: migrate and seed the store, then the action server and Rasa.
+"""Start the whole assistant: migrate and seed the store, then the action server, the web app
+(admin API, webhooks, health, status-page sync), the notifier and Rasa.
 
 `make run` calls this. Ctrl-C (or SIGTERM) stops everything it started.
 """
@@ -52,7 +53,14 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if settings.statuspage_url is None and os.environ.get("STATUSPAGE_DEMO") == "1":
+            folder = settings.var_dir / "statuspage"
+            url = servers.start_status_page(folder, port=settings.web_port + 1, demo=True)
+            servers.env["STATUSPAGE_URL"] = url
+            print(f"Local demo status page: {url}/api/v2/summary.json (edit the files in {folder})", flush=True)
         servers.start_actions()
+        servers.start_web()
+        servers.start_notifier()
         servers.start_rasa()
         token_hint = "RASA_AUTH_TOKEN" if settings.rasa_auth_token else str(settings.var_dir / "rasa-token")
         print(
@@ -61,12 +69,15 @@ def main() -> int:
             f"  Or with curl:              curl -s localhost:{settings.rasa_port}/webhooks/rest/webhook "
             '-d \'{"sender": "me", "message": "my top up failed"}\'\n'
             f"  Rasa HTTP API token:       {token_hint}\n"
+            f"  Admin API (operators):     http://127.0.0.1:{settings.web_port}/docs  "
+            "(token: python -m bot.cli token create NAME)\n"
+            f"  Health of each source:     http://127.0.0.1:{settings.web_port}/health\n"
             "  Stop:                      Ctrl-C\n",
             flush=True,
         )
         while servers.running():
             time.sleep(1)
-        print("a server exited; stopping the other", file=sys.stderr)
+        print("a server exited; stopping the others", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nstopping...", file=sys.stderr)

@@ -175,6 +175,13 @@ class Servers:
         proc = self._spawn("web", [sys.executable, "-m", "bot.web"], self.env)
         wait_for(f"{self.web_url}/openapi.json", timeout, [proc])
 
+    def start_notifier(self) -> None:
+        """The notify-me outbox worker; it has no port, so "started" means "still running"."""
+        proc = self._spawn("notifier", [sys.executable, "-m", "bot.notify"], self.env)
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            raise OutageAssistantError(f"the notifier exited with code {proc.returncode} at start-up")
+
     def start_status_page(self, folder: Path, port: int, timeout: float = 30, demo: bool = False) -> str:
         """The local Statuspage-format page serving `folder`; returns its base URL."""
         cmd = [sys.executable, "-m", "bot.localpage", "--dir", str(folder), "--port", str(port)]

@@ -41,6 +41,9 @@ class Settings:
     statuspage_poll: float = 30.0
     statuspage_timeout: float = 5.0
     statuspage_webhook_secret: str = ""
+    # Channels whose users can receive a message they did not ask for; others see notices with their next answer.
+    notify_push_channels: frozenset[str] = frozenset({"telegram", "facebook", "twilio", "slack", "socketio"})
+    notify_interval: float = 5.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -127,7 +130,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         timezone=timezone,
         knowledge_file=knowledge_file,
         rasa_auth_token=token,
-        rasa_url=env.get("RASA_URL", "http://localhost:5005").rstrip("/"),
+        rasa_url=(env.get("RASA_URL") or f"http://127.0.0.1:{_int(env, 'RASA_PORT', 5005)}").rstrip("/"),
         action_port=_int(env, "ACTION_PORT", 5055),
         rasa_port=_int(env, "RASA_PORT", 5005),
         tracker_store_url=tracker_store_url,
@@ -140,4 +143,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         statuspage_poll=_seconds(env, "STATUSPAGE_POLL_SECONDS", 30.0, 1.0, 3600.0),
         statuspage_timeout=_seconds(env, "STATUSPAGE_TIMEOUT_SECONDS", 5.0, 0.1, 60.0),
         statuspage_webhook_secret=webhook_secret,
+        notify_push_channels=frozenset(
+            c.strip()
+            for c in env.get("NOTIFY_PUSH_CHANNELS", "telegram,facebook,twilio,slack,socketio").split(",")
+            if c.strip()
+        ),
+        notify_interval=_seconds(env, "NOTIFY_INTERVAL_SECONDS", 5.0, 0.2, 3600.0),
     )

@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +22,7 @@ from bot.status import Overview, read_overview
 
 Clock = Callable[[], datetime]
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -52,6 +54,18 @@ class IncidentStore:
                 return read_overview(session, self.clock())
         except SQLAlchemyError as exc:
             raise IncidentSourceError(f"incident store unavailable: {exc.__class__.__name__}") from exc
+
+    async def transaction(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in one transaction on a worker thread; store failures become IncidentSourceError."""
+
+        def run() -> T:
+            try:
+                with self.sessions.begin() as session:
+                    return work(session)
+            except SQLAlchemyError as exc:
+                raise IncidentSourceError(f"incident store unavailable: {exc.__class__.__name__}") from exc
+
+        return await asyncio.to_thread(run)
 
     def _fresh(self) -> Overview | None:
         if self._cached is None:

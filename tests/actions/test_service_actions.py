@@ -106,8 +106,11 @@ async def test_greet_contact_and_notify(state: dict[str, Any], tracker: TrackerF
     await ActionGreet(**state).run(d, tracker("greet", "kia ora"), domain)
     await ActionHumanContact(**state).run(d, tracker("request_human", "a person please"), domain)
     await ActionNotifyMe(**state).run(d, tracker("notify_me", "tell me when it's fixed"), domain)
-    assert sent(d) == ["utter_greet_incident", "utter_human_contact", "utter_notify_unavailable_next"]
+    assert sent(d) == ["utter_greet_incident", "utter_human_contact", "utter_notify_subscribed_next"]
     assert "0800" in d.messages[1]["contact"]
+    d = CollectingDispatcher()
+    await ActionNotifyMe(**state).run(d, tracker("notify_me", "tell me when it's fixed"), domain)
+    assert sent(d) == ["utter_notify_already"]
 
 
 async def test_unreachable_store_gets_a_fallback_not_an_error(

@@ -17,14 +17,17 @@ from bot.answers import (
     dialable,
     eta_answer,
     greeting,
+    notice_replies,
     notify_answer,
+    notify_target,
     outage_summary,
     security_answer,
     service_answer,
 )
 from bot.incidents import create_incident, post_update, resolve_incident, set_impact
 from bot.knowledge import Knowledge
-from bot.models import Impact, Incident, ServiceStatus
+from bot.models import Impact, Incident, IncidentStatus, ServiceStatus
+from bot.notify import NoticeView
 from bot.status import read_overview
 
 
@@ -182,9 +185,28 @@ def test_degraded_and_maintenance_have_their_own_wording(
     assert service_answer(ctx, "voicemail")[0].response == "utter_service_under_maintenance"
 
 
-def test_notify_says_when_the_next_update_is_due(ctx: Context) -> None:
-    (reply,) = notify_answer(ctx, "top_up")
-    assert reply.response == "utter_notify_unavailable_next"
+def test_notify_subscribes_to_the_affected_service_and_says_when_the_next_update_is_due(ctx: Context) -> None:
+    incident = notify_target(ctx, "top_up")
+    assert incident is not None and incident.is_active
+    (reply,) = notify_answer(ctx, "top_up", incident, subscribed=True)
+    assert reply.response == "utter_notify_subscribed_next"
+    assert reply.variables["subject"] == "Prepaid top-up" and reply.variables["next_update_time"]
+    assert names(notify_answer(ctx, "top_up", incident, subscribed=False)) == ["utter_notify_already"]
+
+
+def test_notify_for_a_working_service_has_nothing_to_wait_for(ctx: Context) -> None:
+    assert notify_target(ctx, "broadband") is None
+    (reply,) = notify_answer(ctx, "broadband", None, subscribed=False)
+    assert reply.response == "utter_notify_nothing" and reply.variables["subject"] == "Broadband"
+
+
+def test_notice_replies_say_update_or_resolved_with_local_time(now: datetime, tz: ZoneInfo) -> None:
+    update = NoticeView(1, "Roaming", "Outage", IncidentStatus.IDENTIFIED, "Cause found.", now - timedelta(hours=1))
+    fixed = NoticeView(2, None, "Outage", IncidentStatus.RESOLVED, "All fixed.", now)
+    first, second = notice_replies([update, fixed], tz, now)
+    assert first.response == "utter_notify_update" and first.variables["subject"] == "Roaming"
+    assert first.variables["update_time"] == "1:30 pm today, 1 hour ago"
+    assert second.response == "utter_notify_resolved" and second.variables["subject"] == '"Outage"'
 
 
 def test_no_incident_at_all(session: Session, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> None:
@@ -195,7 +217,8 @@ def test_no_incident_at_all(session: Session, knowledge: Knowledge, now: datetim
     assert names(outage_summary(ctx)) == ["utter_no_outage"]
     assert names(security_answer(ctx)) == ["utter_security_no_incident"]
     assert names(service_answer(ctx, "top_up")) == ["utter_service_normal"]
-    assert names(notify_answer(ctx, None)) == ["utter_notify_unavailable"]
+    assert notify_target(ctx, None) is None
+    assert names(notify_answer(ctx, None, None, subscribed=False)) == ["utter_notify_nothing"]
 
 
 def test_clarify_offers_two_topics_then_a_person() -> None:

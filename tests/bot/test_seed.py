@@ -100,3 +100,24 @@ def test_cli_reports_errors_without_a_traceback(
     assert main(["seed", "--scenario", "../../etc/passwd"]) == 2
     assert main(["status"]) == 0
     assert "top_up" in capsys.readouterr().out
+
+
+def test_cli_tokens_are_shown_once_listed_and_revoked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    assert main(["token", "create", "Mere"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert token.startswith("oa_") and len(token) > 40
+    assert main(["token", "create", "Mere"]) == 2  # names are unique
+    assert main(["token", "create", ""]) == 2
+    assert main(["token", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "Mere" in listing and "active" in listing and token not in listing
+    assert main(["token", "revoke", "Mere"]) == 0
+    assert main(["token", "revoke", "Mere"]) == 2
+    assert main(["token", "list"]) == 0
+    assert "revoked" in capsys.readouterr().out

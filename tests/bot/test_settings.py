@@ -52,3 +52,29 @@ def test_placeholder_token_refused_outside_development(token: str) -> None:
 def test_real_token_accepted_in_production() -> None:
     s = load_settings({"APP_ENV": "production", "RASA_AUTH_TOKEN": "k3J9x-long-random"}, dotenv_path=NO_FILE)
     assert s.rasa_auth_token == "k3J9x-long-random"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"STATE_TTL_SECONDS": "soon"}, "STATE_TTL_SECONDS"),
+        ({"STATE_TTL_SECONDS": "-1"}, "between"),
+        ({"STATUSPAGE_URL": "ftp://status"}, "STATUSPAGE_URL"),
+        ({"STATUSPAGE_POLL_SECONDS": "0"}, "between"),
+        ({"WEB_PORT": "0"}, "port number"),
+        (
+            {"APP_ENV": "production", "RASA_AUTH_TOKEN": "a" * 40, "STATUSPAGE_WEBHOOK_SECRET": "changeme"},
+            "placeholder",
+        ),
+    ],
+)
+def test_live_state_settings_fail_fast(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(env, dotenv_path=NO_FILE)
+
+
+def test_live_state_defaults(tmp_path: Path) -> None:
+    s = load_settings({"VAR_DIR": str(tmp_path), "RASA_PORT": "6006"}, dotenv_path=NO_FILE)
+    assert s.web_port == 8000 and s.state_ttl == 5.0 and s.statuspage_url is None
+    assert s.rasa_url == "http://127.0.0.1:6006"  # the notifier follows RASA_PORT
+    assert "telegram" in s.notify_push_channels and "rest" not in s.notify_push_channels
