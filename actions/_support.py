@@ -70,6 +70,8 @@ class IncidentStateMixin:
 
     async def pending_notices(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         settings, store = self.settings, self.store
+        if tracker.sender_id not in await store.waiting_for_news(settings.notify_push_channels):
+            return
         try:
             notices = await store.transaction(
                 lambda session: take_pending(session, tracker.sender_id, store.clock(), settings.notify_push_channels)

@@ -133,6 +133,18 @@ def notice(session: Session, notification_id: int) -> NoticeView | None:
     return _view(session, notification) if notification is not None else None
 
 
+def conversations_with_pending(session: Session, push_channels: frozenset[str]) -> frozenset[str]:
+    """Conversations on channels that cannot push that have notices waiting to be shown."""
+    return frozenset(
+        session.scalars(
+            select(Subscription.conversation_id)
+            .join(Notification)
+            .where(Notification.delivered_at.is_(None), Subscription.channel.not_in(push_channels))
+            .distinct()
+        )
+    )
+
+
 def take_pending(
     session: Session, conversation_id: str, now: datetime, push_channels: frozenset[str]
 ) -> list[NoticeView]:

@@ -6,9 +6,9 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db import make_engine, make_session_factory
 from bot.errors import IncidentSourceError
 from bot.knowledge import KnowledgeSource
+from bot.notify import conversations_with_pending
 from bot.settings import Settings, load_settings
 from bot.status import Overview, read_overview
 
@@ -27,6 +28,33 @@ T = TypeVar("T")
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class TTLCache(Generic[T]):
+    """One value, reloaded at most once per `ttl` seconds; concurrent readers share one load."""
+
+    def __init__(self, ttl: float, clock: Clock) -> None:
+        self.ttl, self.clock = ttl, clock
+        self._value: tuple[datetime, T] | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def _fresh(self) -> tuple[datetime, T] | None:
+        if self._value is not None and (self.clock() - self._value[0]).total_seconds() < self.ttl:
+            return self._value
+        return None
+
+    async def get(self, load: Callable[[], Awaitable[T]]) -> T:
+        if (hit := self._fresh()) is not None:
+            return hit[1]
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if (hit := self._fresh()) is not None:  # another reader loaded it while we waited
+                return hit[1]
+            loaded_at = self.clock()
+            value = await load()
+            self._value = (loaded_at, value)
+            return value
 
 
 class IncidentStore:
@@ -43,10 +71,10 @@ class IncidentStore:
         self.sessions: sessionmaker[Session] = make_session_factory(engine)
         self.clock = clock
         self.ttl = ttl
-        self.reads = 0  # database reads attempted; the cache's effect is visible in tests and /health
-        self._cached: tuple[datetime, Overview] | None = None
+        self.reads = 0  # database reads of the overview attempted; tests watch the cache with it
+        self._overview: TTLCache[Overview] = TTLCache(ttl, clock)
+        self._waiting: TTLCache[frozenset[str]] = TTLCache(ttl, clock)
         self._last_good: Overview | None = None
-        self._lock: asyncio.Lock | None = None
 
     def overview_sync(self) -> Overview:
         try:
@@ -67,37 +95,35 @@ class IncidentStore:
 
         return await asyncio.to_thread(run)
 
-    def _fresh(self) -> Overview | None:
-        if self._cached is None:
-            return None
-        read_at, overview = self._cached
-        return overview if (self.clock() - read_at).total_seconds() < self.ttl else None
-
     async def overview(self) -> Overview:
         """The current state; raises IncidentSourceError only if no read has ever succeeded."""
-        cached = self._fresh()
-        if cached is not None:
-            return cached
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            cached = self._fresh()  # another reader may have refreshed it while we waited
-            if cached is not None:
-                return cached
-            read_at = self.clock()
-            self.reads += 1
+        return await self._overview.get(self._load_overview)
+
+    async def _load_overview(self) -> Overview:
+        self.reads += 1
+        try:
+            # SQLAlchemy's sync engine blocks; a thread keeps other conversations moving.
+            overview = await asyncio.to_thread(self.overview_sync)
+        except IncidentSourceError:
+            if self._last_good is None:
+                raise
+            logger.warning("incident store unreadable; answering from the state of %s", self._last_good.as_of)
+            return dataclasses.replace(self._last_good, stale=True)
+        self._last_good = overview
+        return overview
+
+    async def waiting_for_news(self, push_channels: frozenset[str]) -> frozenset[str]:
+        """Conversations with notices to show at their next message (cached like the overview,
+        so that most messages cost no query for it)."""
+
+        async def load() -> frozenset[str]:
             try:
-                # SQLAlchemy's sync engine blocks; a thread keeps other conversations moving.
-                overview = await asyncio.to_thread(self.overview_sync)
-            except IncidentSourceError:
-                if self._last_good is None:
-                    raise
-                logger.warning("incident store unreadable; answering from the state of %s", self._last_good.as_of)
-                overview = dataclasses.replace(self._last_good, stale=True)
-            else:
-                self._last_good = overview
-            self._cached = (read_at, overview)
-            return overview
+                return await self.transaction(lambda session: conversations_with_pending(session, push_channels))
+            except IncidentSourceError as exc:
+                logger.warning("cannot check for pending notices: %s", exc)
+                return frozenset()
+
+        return await self._waiting.get(load)
 
 
 @functools.lru_cache(maxsize=1)

@@ -101,3 +101,21 @@ def demo_file(tmp_path: Path, knowledge) -> Path:  # type: ignore[no-untyped-def
         load_scenario(session, scenario_path("outage_day_two"), knowledge, now=NOW, tz=TZ)
     engine.dispose()
     return path
+
+
+def test_who_has_news_waiting_is_cached_like_the_overview(engine: Engine, demo: int) -> None:
+    from bot.incidents import post_update
+    from bot.notify import enqueue_due, subscribe
+
+    clock = Clock()
+    store = IncidentStore(engine, clock=clock, ttl=5)
+    push = frozenset({"telegram"})
+    assert asyncio.run(store.waiting_for_news(push)) == frozenset()
+    with make_session_factory(engine).begin() as session:
+        subscribe(session, "web-1", "rest", None, NOW)
+        subscribe(session, "tg-1", "telegram", None, NOW)
+        post_update(session, demo, message="News.", now=NOW)
+        enqueue_due(session, NOW)
+    assert asyncio.run(store.waiting_for_news(push)) == frozenset()  # within the TTL: no query
+    clock.now += timedelta(seconds=6)
+    assert asyncio.run(store.waiting_for_news(push)) == frozenset({"web-1"})  # push channels are not waiting

@@ -156,7 +156,7 @@ def test_status_page_drives_answers_and_its_faults_give_last_known_state(
             page.write()
             eventually(reply_containing(assistant, me, "roaming?", "a fix is being deployed"))
 
-            for fault in ("500", "malformed", "timeout"):
+            for fault in ("500", "malformed", "huge", "timeout"):
                 page.fault(fault)
                 reply = eventually(reply_containing(assistant, me, "is roaming working?", STALE))
                 assert "Roaming is down" in reply and "a fix is being deployed" in reply, fault
