@@ -75,14 +75,19 @@ def main() -> None:
         startup = time.perf_counter() - t0
         url = f"{servers.rasa_url}/webhooks/rest/webhook"
         try:
-            asyncio.run(run_load(url, texts[:10], 1))  # warm-up, not measured
             rows = []
-            for conversations in (1, args.concurrency):
-                latencies, elapsed = asyncio.run(run_load(url, texts, conversations))
-                rows.append(
-                    f"| {conversations} | {len(latencies)} | {statistics.median(latencies):.0f} | "
-                    f"{pct(latencies, 0.95):.0f} | {max(latencies):.0f} | {len(latencies) / elapsed:.1f} |"
-                )
+            # The incident-state cache off (every reply reads the store) and at its default.
+            for ttl in ("0", "5"):
+                servers.env["STATE_TTL_SECONDS"] = ttl
+                servers.stop("actions")
+                servers.start_actions()
+                asyncio.run(run_load(url, texts[:10], 1))  # warm-up, not measured
+                for conversations in (1, args.concurrency):
+                    latencies, elapsed = asyncio.run(run_load(url, texts, conversations))
+                    rows.append(
+                        f"| {ttl} | {conversations} | {len(latencies)} | {statistics.median(latencies):.0f} | "
+                        f"{pct(latencies, 0.95):.0f} | {max(latencies):.0f} | {len(latencies) / elapsed:.1f} |"
+                    )
             memory = {name: rss_mib(proc.pid) for name, proc in servers.procs.items()}
         finally:
             servers.stop_all()
@@ -91,8 +96,8 @@ def main() -> None:
             f"Start-up (action server + Rasa with model loaded): {startup:.1f} s. "
             f"Resident memory after the run: Rasa {memory['rasa']:.0f} MiB, action server {memory['actions']:.0f} MiB.",
             "",
-            "| concurrent conversations | messages | p50 ms | p95 ms | max ms | replies/s |",
-            "|---|---|---|---|---|---|",
+            "| state TTL s | concurrent conversations | messages | p50 ms | p95 ms | max ms | replies/s |",
+            "|---|---|---|---|---|---|---|",
             *rows,
         ]
     )

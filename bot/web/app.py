@@ -393,11 +393,9 @@ def create_app(
             for e in operators.audit_trail(session, incident_id)
         ]
 
-    @app.post("/hooks/statuspage/{secret}", status_code=202, tags=["webhooks"])
-    async def statuspage_webhook(secret: Annotated[str, Path(max_length=200)], request: Request) -> dict[str, str]:
-        """Statuspage subscriber webhooks (incident and component updates); the secret is in the URL."""
+    async def receive_webhook(secret: str | None, request: Request) -> dict[str, str]:
         expected = settings.statuspage_webhook_secret
-        if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+        if not expected or not secret or not hmac.compare_digest(secret.encode(), expected.encode()):
             raise _Unauthorized
         try:
             payload = json.loads(await request.body())
@@ -408,6 +406,18 @@ def create_app(
         if state["sync"] is not None:
             state["sync"].wake()  # confirm against the page itself without waiting for the next poll
         return {"status": "accepted"}
+
+    @app.post("/hooks/statuspage/{secret}", status_code=202, tags=["webhooks"])
+    async def statuspage_webhook(secret: Annotated[str, Path(max_length=200)], request: Request) -> dict[str, str]:
+        """Statuspage subscriber webhooks (incident and component updates); the secret is in the URL."""
+        return await receive_webhook(secret, request)
+
+    @app.post("/hooks/statuspage", status_code=202, tags=["webhooks"])
+    async def statuspage_webhook_header(
+        request: Request, x_webhook_secret: Annotated[str | None, Header(max_length=200)] = None
+    ) -> dict[str, str]:
+        """The same, for senders that can set a header: the secret in `X-Webhook-Secret`."""
+        return await receive_webhook(x_webhook_secret, request)
 
     def apply_webhook(event: WebhookEvent) -> None:
         with sessions.begin() as session:

@@ -210,6 +210,9 @@ def test_health_is_503_when_the_database_is_gone(settings: Settings, tmp_path: P
 
 def test_webhook_needs_the_secret(api: httpx.Client) -> None:
     assert api.post("/hooks/statuspage/wrong", json={}).status_code == 401
+    assert api.post("/hooks/statuspage", json={}).status_code == 401
+    assert api.post("/hooks/statuspage", json={}, headers={"X-Webhook-Secret": "wrong"}).status_code == 401
+    assert api.post("/hooks/statuspage", json={"x": 1}, headers={"X-Webhook-Secret": SECRET}).status_code == 400
     assert api.post("/hooks/statuspage/" + SECRET, content=b"{oops").status_code == 400
     assert api.post("/hooks/statuspage/" + SECRET, json={"hello": "world"}).status_code == 400
 
