@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import make_engine, make_session_factory
-from bot.errors import IncidentSourceError, StatusPageError
+from bot.errors import ConfigurationError, IncidentSourceError, StatusPageError
 from bot.models import Service, SourceHealth
 from bot.settings import Settings, load_settings
 from bot.statuspage import (
@@ -193,7 +193,7 @@ class StatusPageSync:
         try:
             snapshot = await self.client.snapshot()
             await asyncio.to_thread(self._apply, snapshot, now)
-        except StatusPageError as exc:
+        except (StatusPageError, ConfigurationError) as exc:
             self.failures += 1
             logger.warning("status page poll failed (%d in a row): %s", self.failures, exc)
             await asyncio.to_thread(self._record_failure, str(exc), now)

@@ -254,6 +254,7 @@ def create_app(
         if run_sync and settings.statuspage_url:
             from bot.sync import StatusPageSync
 
+            load_component_map(settings.statuspage_map)  # a broken map file stops start-up, not the sync later
             state["sync"] = StatusPageSync(settings, engine, clock=clock)
             task = asyncio.create_task(state["sync"].run(stop))
         try:
