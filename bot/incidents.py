@@ -205,6 +205,17 @@ def post_update(
     return update
 
 
+def mark_resolved(incident: Incident, at: datetime) -> None:
+    """The state change of resolving: every service operational, no ETA or next update."""
+    incident.status = IncidentStatus.RESOLVED
+    incident.resolved_at = at
+    incident.updated_at = at
+    incident.eta = None
+    incident.next_update_at = None
+    for row in incident.impacts:
+        row.status, row.updated_at = ServiceStatus.OPERATIONAL, at
+
+
 def resolve_incident(
     session: Session, incident_id: int, *, message: str, now: datetime, resolved_at: datetime | None = None
 ) -> Incident:
@@ -218,14 +229,8 @@ def resolve_incident(
         raise ValidationError("resolved_at is before the incident started")
     if resolved > now + CLOCK_SKEW:
         raise ValidationError("resolved_at is in the future")
-    incident.status = IncidentStatus.RESOLVED
-    incident.resolved_at = resolved
-    incident.updated_at = resolved
-    incident.eta = None
-    incident.next_update_at = None
+    mark_resolved(incident, resolved)
     incident.public_message = message
-    for row in incident.impacts:
-        row.status, row.updated_at = ServiceStatus.OPERATIONAL, resolved
     incident.updates.append(
         IncidentUpdate(posted_at=resolved, status=IncidentStatus.RESOLVED, message=message, service_keys=[])
     )

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import ConfigurationError, StatusPageError
+from bot.incidents import mark_resolved
 from bot.models import Impact, Incident, IncidentStatus, IncidentUpdate, Service, ServiceImpact, ServiceStatus
 
 logger = logging.getLogger(__name__)
@@ -492,13 +493,7 @@ def apply_snapshot(
 def _resolve_missing(local: Incident, now: datetime) -> None:
     """The page stopped listing an incident without us seeing its resolution."""
     logger.info("status page no longer lists %s; marking it resolved", local.external_id)
-    local.status = IncidentStatus.RESOLVED
-    local.resolved_at = now
-    local.updated_at = now
-    local.eta = None
-    local.next_update_at = None
-    for row in local.impacts:
-        row.status, row.updated_at = ServiceStatus.OPERATIONAL, now
+    mark_resolved(local, now)
 
 
 def apply_component(session: Session, component: Component, mapping: ComponentMap, now: datetime) -> None:

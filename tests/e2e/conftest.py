@@ -17,7 +17,7 @@ from bot.knowledge import load_knowledge
 from bot.run import prepare_store
 from bot.seed import load_scenario, scenario_path
 from bot.servers import Servers, dev_token, isolated_env
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from bot.store import utcnow
 
 
@@ -57,16 +57,16 @@ class Assistant:
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
-    def reload_demo(self) -> None:
-        settings = self.servers.settings
-        with make_session_factory(self.engine).begin() as session:
-            load_scenario(
-                session,
-                scenario_path("outage_day_two"),
-                load_knowledge(settings.knowledge_file),
-                now=utcnow(),
-                tz=settings.tz,
-            )
+    def reload_demo(self, scenario: str = "outage_day_two") -> None:
+        load_now(self.engine, self.servers.settings, scenario)
+
+
+def load_now(engine: Engine, settings: Settings, scenario: str = "outage_day_two") -> None:
+    """Replace every incident in `engine`'s store with `scenario`, timed from now."""
+    with make_session_factory(engine).begin() as session:
+        load_scenario(
+            session, scenario_path(scenario), load_knowledge(settings.knowledge_file), now=utcnow(), tz=settings.tz
+        )
 
 
 def start_assistant(env: dict[str, str], logs: Path) -> Assistant:

@@ -17,15 +17,13 @@ from sqlalchemy import select, text
 from bot import operators
 from bot.db import make_engine, make_session_factory
 from bot.incidents import post_update
-from bot.knowledge import load_knowledge
 from bot.localpage import PageState
 from bot.migrate import upgrade
 from bot.models import Incident, Notification
-from bot.seed import load_scenario, scenario_path
 from bot.servers import free_port
 from bot.store import utcnow
 from tests.conftest import POSTGRES_URL, _postgres_available
-from tests.e2e.conftest import Assistant
+from tests.e2e.conftest import Assistant, load_now
 
 pytestmark = pytest.mark.e2e
 
@@ -80,14 +78,6 @@ def extra_process(assistant: Assistant, name: str, start: Callable[[], object]) 
         assistant.stop(name)
 
 
-def all_clear(assistant: Assistant) -> None:
-    settings = assistant.servers.settings
-    with make_session_factory(assistant.engine).begin() as session:
-        load_scenario(
-            session, scenario_path("all_clear"), load_knowledge(settings.knowledge_file), now=utcnow(), tz=settings.tz
-        )
-
-
 # --- the admin API ----------------------------------------------------------------------------
 
 
@@ -125,7 +115,7 @@ def test_status_page_drives_answers_and_its_faults_give_last_known_state(
 ) -> None:
     """An incident appears on the page, gets an update, then resolves; the answers follow. While
     the page fails, answers keep the last state and say how old it is; recovery needs no restart."""
-    all_clear(assistant)
+    assistant.reload_demo("all_clear")
     servers = assistant.servers
     folder = tmp_path_factory.mktemp("statuspage")
     page = PageState(folder, components={"Mobile network": "operational"})
@@ -240,15 +230,7 @@ def test_postgres_stopped_answers_last_known_state_then_recovers(assistant: Assi
     pg = make_engine(url)
     try:
         upgrade(pg)
-        settings = assistant.servers.settings
-        with make_session_factory(pg).begin() as session:
-            load_scenario(
-                session,
-                scenario_path("outage_day_two"),
-                load_knowledge(settings.knowledge_file),
-                now=utcnow(),
-                tz=settings.tz,
-            )
+        load_now(pg, assistant.servers.settings)
         pg.dispose()
         with restarted_actions(assistant, DATABASE_URL=url, STATE_TTL_SECONDS="1"):
             me = sender()
