@@ -40,13 +40,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-async def run_load(url: str, texts: list[str], conversations: int) -> tuple[list[float], float]:
+async def run_load(url: str, texts: list[str], conversations: int, label: str) -> tuple[list[float], float]:
     latencies: list[float] = []
 
     async def converse(n: int, client: httpx.AsyncClient) -> None:
         for i, text in enumerate(texts[n::conversations]):
             t0 = time.perf_counter()
-            response = await client.post(url, json={"sender": f"bench-{conversations}-{n}", "message": text})
+            response = await client.post(url, json={"sender": f"bench-{label}-{conversations}-{n}", "message": text})
             response.raise_for_status()
             latencies.append((time.perf_counter() - t0) * 1000)
             if i >= 200:  # bounded: never more than 200 messages per conversation
@@ -81,9 +81,11 @@ def main() -> None:
                 servers.env["STATE_TTL_SECONDS"] = ttl
                 servers.stop("actions")
                 servers.start_actions()
-                asyncio.run(run_load(url, texts[:10], 1))  # warm-up, not measured
+                asyncio.run(run_load(url, texts[:10], 1, f"warm-{ttl}"))  # warm-up, not measured
                 for conversations in (1, args.concurrency):
-                    latencies, elapsed = asyncio.run(run_load(url, texts, conversations))
+                    # Fresh conversations per run: Rasa reloads a conversation's whole history on
+                    # every message, so reusing one would make later runs look slower.
+                    latencies, elapsed = asyncio.run(run_load(url, texts, conversations, f"ttl{ttl}"))
                     rows.append(
                         f"| {ttl} | {conversations} | {len(latencies)} | {statistics.median(latencies):.0f} | "
                         f"{pct(latencies, 0.95):.0f} | {max(latencies):.0f} | {len(latencies) / elapsed:.1f} |"
