@@ -1,16 +1,15 @@
-"""nlu_fallback: offer the two likeliest topics as buttons; a second miss offers a person."""
+"""nlu_fallback: offer the two likeliest topics as buttons; a second miss hands over to a person."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, send
-from bot.answers import TOPIC_INTENTS, clarify, consecutive_fallbacks, human_contact
-from bot.errors import KnowledgeError
+from bot.answers import TOPIC_INTENTS, clarify, consecutive_fallbacks
 
 
 def topic_titles(domain: dict[str, Any]) -> dict[str, str]:
@@ -38,8 +37,7 @@ class ActionClarify(IncidentStateMixin, Action):
         ]
         ranking = tracker.latest_message.get("intent_ranking") or []
         replies = clarify(ranking, consecutive_fallbacks(intents), topic_titles(domain))
-        if replies[0].response == "utter_clarify_failed":
-            with contextlib.suppress(KnowledgeError):
-                replies += human_contact(self.knowledge.get())
         send(dispatcher, replies)
+        if replies[0].response == "utter_clarify_failed":
+            return [FollowupAction("action_human_contact")]  # the escalation form
         return []

@@ -1,4 +1,4 @@
-"""request_human, notify_me and the delivery of what notify_me subscribed to."""
+"""notify_me and the delivery of what notify_me subscribed to."""
 
 from __future__ import annotations
 
@@ -10,25 +10,11 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, entity_values, send, service_in_context, source_unavailable
-from bot.answers import human_contact, notice_replies, notify_answer, notify_target, stale_note
+from bot.answers import notice_replies, notify_answer, notify_target, stale_note
 from bot.errors import IncidentSourceError, KnowledgeError, ValidationError
 from bot.notify import notice, subscribe
 
 logger = logging.getLogger(__name__)
-
-
-class ActionHumanContact(IncidentStateMixin, Action):
-    def name(self) -> str:
-        return "action_human_contact"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        try:
-            send(dispatcher, human_contact(self.knowledge.get()))
-        except KnowledgeError as exc:
-            source_unavailable(dispatcher, exc)
-        return []
 
 
 class ActionNotifyMe(IncidentStateMixin, Action):

@@ -14,8 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.entities import CONNECTIVITY_SERVICES
+from bot.escalations import Receipt
 from bot.knowledge import Knowledge
-from bot.models import IncidentStatus, ServiceStatus
+from bot.models import IncidentStatus, ServiceStatus, Urgency
 from bot.notify import NoticeView
 from bot.status import IncidentView, Overview, ServiceState, StateKind
 from bot.timefmt import format_when
@@ -283,8 +284,14 @@ def greeting(ctx: Context) -> list[Reply]:
     return [Reply("utter_greet")]
 
 
-def human_contact(knowledge: Knowledge) -> list[Reply]:
-    return [Reply("utter_human_contact", {"contact": knowledge.contact})]
+def escalation_receipt(made: Receipt, knowledge: Knowledge) -> Reply:
+    """The reference, the honest queue position and when staff are working."""
+    variables = {"reference": made.reference, "ahead": str(made.ahead), "staff_hours": knowledge.staff_hours}
+    if not made.created:
+        return Reply("utter_escalation_existing", variables)
+    if made.urgency is Urgency.SAFETY:
+        return Reply("utter_escalation_confirmed_safety", variables)
+    return Reply("utter_escalation_confirmed", variables)
 
 
 def notify_target(ctx: Context, key: str | None) -> IncidentView | None:

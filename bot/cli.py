@@ -8,6 +8,8 @@ python -m bot.cli resolve ID --message "Everything is back."
 python -m bot.cli token create NAME   # an admin API token, printed once
 python -m bot.cli token revoke NAME
 python -m bot.cli token list
+python -m bot.cli staff create NAME --role admin   # a console account; the password is read from stdin
+python -m bot.cli staff list
 """
 
 from __future__ import annotations
@@ -17,17 +19,30 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from bot import operators
+from sqlalchemy import select
+
+from bot import operators, staff
 from bot.db import make_engine, make_session_factory
-from bot.errors import OutageAssistantError
+from bot.errors import OutageAssistantError, ValidationError
 from bot.incidents import resolve_incident
 from bot.knowledge import load_knowledge
 from bot.migrate import upgrade
+from bot.models import StaffRole, StaffUser
 from bot.seed import is_empty, load_scenario, scenario_path
 from bot.settings import load_settings
 from bot.status import read_overview
 from bot.store import utcnow
 from bot.timefmt import format_when
+
+
+def read_password() -> str:
+    """From a terminal prompt, or the first line of stdin (for scripts)."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("password (at least 12 characters): ")
+        if getpass.getpass("again: ") != first:
+            raise ValidationError("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
 
 
 def cli_actor() -> str:
@@ -50,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = sub.add_parser("token", help="admin API tokens")
     token.add_argument("action", choices=("create", "revoke", "list"))
     token.add_argument("name", nargs="?", default="", help="who the token is for, e.g. an operator's name")
+    people = sub.add_parser("staff", help="staff console accounts")
+    people.add_argument("action", choices=("create", "list"))
+    people.add_argument("name", nargs="?", default="")
+    people.add_argument("--role", choices=[r.value for r in StaffRole], default=StaffRole.AGENT.value)
     args = parser.parse_args(argv)
 
     try:
@@ -93,6 +112,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                     detail={"message": args.message},
                 )
             print(f"incident #{args.incident_id} resolved")
+        elif args.command == "staff":
+            with sessions.begin() as session:
+                if args.action == "create":
+                    password = read_password()
+                    staff.create_user(session, args.name, password, StaffRole(args.role), now)
+                    operators.record(
+                        session,
+                        actor=cli_actor(),
+                        action="staff_create",
+                        now=now,
+                        detail={"name": args.name, "role": args.role},
+                    )
+                    print(f"{args.role} account {args.name.strip().lower()!r} created")
+                else:
+                    for user in session.scalars(select(StaffUser).order_by(StaffUser.username)):
+                        print(f"{user.username:30} {user.role.value:6} {'disabled' if user.disabled else 'active'}")
         elif args.command == "token":
             with sessions.begin() as session:
                 if args.action == "create":

@@ -54,6 +54,11 @@ class Knowledge:
     services: dict[str, ServiceInfo]
     compensation_policy: str
     contact: str
+    # Escalation to people: when staff work, what to do in an emergency, and the words that
+    # mean a customer's safety or health depends on their phone (matched as whole words).
+    staff_hours: str = "Our support team works 8 am to 8 pm, seven days a week."
+    emergency: str = "If you or someone else is in danger or needs urgent medical help, call 111 now."
+    safety_words: tuple[str, ...] = ()
 
     def service(self, key: str) -> ServiceInfo:
         try:
@@ -105,10 +110,19 @@ def parse_knowledge(data: Any) -> Knowledge:
             normal_way=_text(entry.get("normal_way"), f"{where}.normal_way"),
             workarounds=tuple(steps),
         )
+    escalation = data.get("escalation") or {}
+    if not isinstance(escalation, dict):
+        raise KnowledgeError("'escalation' must be a mapping")
+    words = escalation.get("safety_words") or []
+    if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+        raise KnowledgeError("escalation.safety_words must be a list of words or phrases")
     return Knowledge(
         services=services,
         compensation_policy=str(data.get("compensation_policy") or "").strip(),
         contact=_text(data.get("contact"), "contact"),
+        staff_hours=_text(escalation.get("staff_hours"), "escalation.staff_hours"),
+        emergency=_text(escalation.get("emergency"), "escalation.emergency"),
+        safety_words=tuple(w.strip().lower() for w in words),
     )
 
 

@@ -232,3 +232,109 @@ class Notification(Base):
 
     subscription: Mapped[Subscription] = relationship()
     update: Mapped[IncidentUpdate] = relationship()
+
+
+class EscalationStatus(str, enum.Enum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+
+
+class Urgency(str, enum.Enum):
+    """Ordered: SAFETY first in the queue."""
+
+    NORMAL = "normal"
+    TIME_CRITICAL = "time_critical"
+    SAFETY = "safety"
+
+
+class Escalation(Base):
+    """A conversation handed to people, with what staff need to act on it."""
+
+    __tablename__ = "escalation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    status: Mapped[EscalationStatus] = mapped_column(_enum(EscalationStatus, "escalation_status"))
+    urgency: Mapped[Urgency] = mapped_column(_enum(Urgency, "escalation_urgency"))
+    # What brought the customer here: request_human, clarification, compensation, ...
+    trigger: Mapped[str] = mapped_column(String(40))
+    contact: Mapped[str] = mapped_column(String(254))
+    need: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    service_key: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), default=None)
+    # Taken when the customer confirmed: the transcript so far, intents and entities, and the
+    # incident state, so staff have the context even if Rasa cannot be reached later.
+    snapshot: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # Staff replied and the assistant is paused in this conversation until they hand it back.
+    paused: Mapped[bool] = mapped_column(default=False)
+
+    notes: Mapped[list[EscalationNote]] = relationship(
+        back_populates="escalation", cascade="all, delete-orphan", order_by="EscalationNote.id"
+    )
+    assignee: Mapped[StaffUser | None] = relationship()
+
+    @property
+    def reference(self) -> str:
+        return f"ESC-{1000 + self.id}"
+
+
+class EscalationNote(Base):
+    __tablename__ = "escalation_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalation.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(80))
+    # note, reply (sent to the customer), status (a change of status)
+    kind: Mapped[str] = mapped_column(String(16), default="note")
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    escalation: Mapped[Escalation] = relationship(back_populates="notes")
+
+
+class StaffRole(str, enum.Enum):
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled: Mapped[bool] = mapped_column(default=False)
+
+
+class StaffSession(Base):
+    """A console login. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[StaffUser] = relationship()
+
+
+class LoginAttempt(Base):
+    """Failed console logins, for the brute-force limit."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), index=True)
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

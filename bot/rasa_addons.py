@@ -33,6 +33,7 @@ from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturiz
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from sanic import response as sanic_response
 from sanic.exceptions import InvalidUsage, PayloadTooLarge
 from sanic.request import Request
 
@@ -190,3 +191,34 @@ class SafeRestInput(RestInput):  # type: ignore[misc]
     def get_metadata(self, request: Request) -> dict[str, Any] | None:
         metadata = self._payload(request).get("metadata")
         return metadata if isinstance(metadata, dict) else None
+
+    def blueprint(self, on_new_message: Any) -> Any:
+        """Rasa's blueprint, plus: a turn that produced no reply at all gets one.
+
+        When a custom action fails (the action server died mid-request, say) Rasa logs it and
+        answers with nothing; the customer would not know whether anything happened. They are
+        told it went wrong, or, in a conversation paused for staff, that a person has it.
+        """
+        bp = super().blueprint(on_new_message)
+
+        @bp.middleware("response")  # type: ignore[misc]
+        async def fill_silence(request: Request, response: Any) -> Any:
+            if request.method != "POST" or not request.path.endswith("/webhook") or response.status != 200:
+                return None
+            if response.body.strip() != b"[]" or request.args.get("stream"):
+                return None
+            sender = str(self._payload(request).get("sender") or "")
+            agent = request.app.ctx.agent
+            paused = False
+            try:
+                tracker = await agent.tracker_store.retrieve(sender)
+                paused = bool(tracker and tracker.is_paused())
+            except Exception:  # the tracker store itself may be what failed
+                logger.exception("could not read the tracker of a silent turn")
+            name = "utter_paused_for_staff" if paused else "utter_internal_error"
+            variants = agent.domain.responses.get(name) or [{"text": ""}]
+            if not paused:
+                logger.warning("a turn produced no reply; told the customer it failed")
+            return sanic_response.json([{"recipient_id": sender, "text": variants[0].get("text", "")}])
+
+        return bp

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import time
@@ -16,10 +17,13 @@ from bot.db import make_engine, make_session_factory
 from bot.errors import OutageAssistantError
 from bot.knowledge import load_knowledge
 from bot.migrate import upgrade
+from bot.models import StaffRole
 from bot.seed import is_empty, load_scenario, scenario_path
 from bot.servers import Servers, dev_token
 from bot.settings import Settings, load_settings
+from bot.staff import create_user
 from bot.store import utcnow
+from bot.web.console import count_staff
 
 
 def prepare_store(settings: Settings) -> bool:
@@ -37,6 +41,33 @@ def prepare_store(settings: Settings) -> bool:
         engine.dispose()
 
 
+def demo_accounts(settings: Settings) -> list[tuple[str, str, str]]:
+    """In development, console accounts to try the console with: created once with random
+    passwords, kept in var/console-accounts (readable by you only) and printed at each start."""
+    path = settings.var_dir / "console-accounts"
+    if not settings.is_development:
+        return []
+    if path.is_file():
+        lines = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+        return [(a, b, c) for a, b, c in lines]
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            if count_staff(session):
+                return []  # real accounts exist; make no demo ones
+            accounts = [(name, role.value, secrets.token_urlsafe(12)) for name, role in DEMO_ACCOUNTS]
+            for name, role, password in accounts:
+                create_user(session, name, password, StaffRole(role), utcnow())
+    finally:
+        engine.dispose()
+    path.write_text("".join(f"{n}\t{r}\t{p}\n" for n, r, p in accounts), encoding="utf-8")
+    path.chmod(0o600)
+    return accounts
+
+
+DEMO_ACCOUNTS = (("admin", StaffRole.ADMIN), ("agent", StaffRole.AGENT))
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -47,6 +78,7 @@ def main() -> int:
         servers = Servers(settings=settings, env=dict(os.environ), token=dev_token(settings))
         if prepare_store(settings):
             print("Loaded the demo outage (day two). Reload it any time with: make reset-demo", flush=True)
+        accounts = demo_accounts(settings)
     except OutageAssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -72,7 +104,9 @@ def main() -> int:
             f"  Admin API (operators):     http://127.0.0.1:{settings.web_port}/docs  "
             "(token: python -m bot.cli token create NAME)\n"
             f"  Health of each source:     http://127.0.0.1:{settings.web_port}/health\n"
-            "  Stop:                      Ctrl-C\n",
+            f"  Staff console:             http://127.0.0.1:{settings.web_port}/console\n"
+            + "".join(f"    {role:5} login: {name} / {password}\n" for name, role, password in accounts)
+            + "  Stop:                      Ctrl-C\n",
             flush=True,
         )
         while servers.running():

@@ -2,7 +2,8 @@
 
 Rasa warns that a response "is not used in any story or rule" when a custom action sends
 it; that warning is accepted only for responses the code in bot/ or actions/ names, the
-clarification button titles (utter_topic_*), and utter_default (Rasa's own fallback).
+clarification button titles (utter_topic_*), the questions forms ask (utter_ask_<slot>), and
+utter_default (Rasa's own fallback).
 Intents named EXTERNAL_* are triggered through the HTTP API (Rasa's convention for external
 events), so their missing training examples are expected too.
 Every other warning fails the check, as `--fail-on-warnings` would.
@@ -26,10 +27,15 @@ IGNORED = ("pkg_resources", "declare_namespace", "Slot auto-fill has been remove
 
 
 def sent_by_code() -> set[str]:
-    source = "\n".join(p.read_text(encoding="utf-8") for d in ("bot", "actions") for p in (ROOT / d).glob("*.py"))
+    source = "\n".join(p.read_text(encoding="utf-8") for d in ("bot", "actions") for p in (ROOT / d).rglob("*.py"))
     from bot.answers import PATTERNED_RESPONSES
 
-    return set(re.findall(r'"(utter_[a-z_]+)', source)) | PATTERNED_RESPONSES
+    import yaml
+
+    domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
+    # A form asks for each required slot with utter_ask_<slot>, which no story names.
+    asks = {f"utter_ask_{slot}" for form in (domain.get("forms") or {}).values() for slot in form["required_slots"]}
+    return set(re.findall(r'"(utter_[a-z_]+)', source)) | PATTERNED_RESPONSES | asks
 
 
 def main() -> int:

@@ -9,15 +9,18 @@ SQLAlchemy session never blocks the event loop that also drives the status-page 
 import asyncio
 import contextlib
 import hmac
+import html
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +42,7 @@ from bot.statuspage import (
     load_component_map,
     parse_webhook,
 )
+from bot.web.console import RasaClient, console_error_handlers, console_router
 
 logger = logging.getLogger(__name__)
 
@@ -211,16 +215,56 @@ def _validation_response(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, 422)
 
 
+def _problem(request: Request, detail: str, status: int) -> Response:
+    """JSON for the API; a small escaped page for the console."""
+    if request.url.path.startswith("/console"):
+        body = (
+            f'<h1>That didn\'t work</h1><p>{html.escape(detail)}</p><p><a href="/console">Back to the console</a></p>'
+        )
+        return HTMLResponse(body, status)
+    return JSONResponse({"detail": detail}, status)
+
+
+class SecurityHeaders:
+    """No framing, no sniffing, no referrers; pages may load nothing but their own files."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                if scope["path"].startswith("/console"):
+                    headers += [
+                        (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+                        (b"cache-control", b"no-store"),
+                    ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_response)
 
     @app.exception_handler(NotFoundError)
-    def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, 404)
+    def _not_found(request: Request, exc: NotFoundError) -> Response:
+        return _problem(request, str(exc), 404)
 
     @app.exception_handler(ValidationError)
-    def _invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, 422)
+    def _invalid(request: Request, exc: ValidationError) -> Response:
+        return _problem(request, str(exc), 422)
 
     @app.exception_handler(StatusPageError)
     def _bad_webhook(_: Request, exc: StatusPageError) -> JSONResponse:
@@ -240,6 +284,7 @@ def create_app(
     engine: Engine | None = None,
     clock: Clock = utcnow,
     run_sync: bool = True,
+    rasa: RasaClient | None = None,
 ) -> FastAPI:
     """Build the app. Nothing connects until a request or the lifespan needs it."""
     settings = settings or load_settings()
@@ -272,14 +317,28 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)
     _error_handlers(app)
+    console_error_handlers(app)
+    if rasa is None:
+        from bot.servers import dev_token
+
+        rasa = RasaClient(settings.rasa_url, dev_token(settings))
+    app.include_router(console_router(settings, sessions, clock, rasa))
+    app.mount(
+        "/console/static", StaticFiles(directory=str(FilePath(__file__).resolve().parent / "static")), name="static"
+    )
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/console", status_code=303)
 
     def db() -> Iterator[Session]:
         with sessions.begin() as session:
-            yield session  # committed when the request's handler returns without an exception
+            yield session  # committed when the handler returns (scope="function": before the response is sent)
 
     def operator(
-        session: Annotated[Session, Depends(db)],
+        session: Annotated[Session, Depends(db, scope="function")],
         authorization: Annotated[str | None, Header()] = None,
     ) -> str:
         scheme, _, token = (authorization or "").partition(" ")
@@ -296,7 +355,7 @@ def create_app(
             headers={"WWW-Authenticate": "Bearer"},
         )
 
-    Db = Annotated[Session, Depends(db)]
+    Db = Annotated[Session, Depends(db, scope="function")]
     Operator = Annotated[str, Depends(operator)]
     IncidentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clarify import ActionClarify, topic_titles
@@ -32,13 +33,14 @@ async def test_first_miss_offers_two_topic_buttons(
     assert msg["buttons"][0]["title"] == "Topping up prepaid"
 
 
-async def test_second_miss_in_a_row_offers_a_person(
+async def test_second_miss_in_a_row_hands_over_to_a_person(
     state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
 ) -> None:
     d = CollectingDispatcher()
     events = [fallback_event("huh"), {"event": "bot", "text": "?"}, fallback_event("wat")]
-    await ActionClarify(**state).run(d, tracker("nlu_fallback", "wat", ranking=RANKING, events=events), domain)
-    assert [m["response"] for m in d.messages] == ["utter_clarify_failed", "utter_human_contact"]
+    result = await ActionClarify(**state).run(d, tracker("nlu_fallback", "wat", ranking=RANKING, events=events), domain)
+    assert [m["response"] for m in d.messages] == ["utter_clarify_failed"]
+    assert result == [FollowupAction("action_human_contact")]  # which starts the escalation form
 
 
 def test_every_topic_has_a_button_title(domain: dict[str, Any]) -> None:

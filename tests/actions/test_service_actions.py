@@ -9,7 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import Engine
 
 from actions.compensation import ActionCompensation
-from actions.contact import ActionHumanContact, ActionNotifyMe
+from actions.contact import ActionNotifyMe
+from actions.escalation import ActionHumanContact
 from actions.greeting import ActionGreet
 from actions.overview import ActionEta, ActionOutageOverview
 from actions.security import ActionSecurity
@@ -106,8 +107,7 @@ async def test_greet_contact_and_notify(state: dict[str, Any], tracker: TrackerF
     await ActionGreet(**state).run(d, tracker("greet", "kia ora"), domain)
     await ActionHumanContact(**state).run(d, tracker("request_human", "a person please"), domain)
     await ActionNotifyMe(**state).run(d, tracker("notify_me", "tell me when it's fixed"), domain)
-    assert sent(d) == ["utter_greet_incident", "utter_human_contact", "utter_notify_subscribed_next"]
-    assert "0800" in d.messages[1]["contact"]
+    assert sent(d) == ["utter_greet_incident", "utter_escalation_intro", "utter_notify_subscribed_next"]
     d = CollectingDispatcher()
     await ActionNotifyMe(**state).run(d, tracker("notify_me", "tell me when it's fixed"), domain)
     assert sent(d) == ["utter_notify_already"]

@@ -1,0 +1,206 @@
+"""Handing the customer to a person: start the escalation form, validate it, commit it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session
+
+from actions._support import IncidentStateMixin, latest_intent, service_in_context
+from bot.answers import escalation_receipt
+from bot.errors import IncidentSourceError, KnowledgeError, ValidationError
+from bot.escalations import (
+    Receipt,
+    check_need,
+    create_escalation,
+    mask_contact,
+    normalise_contact,
+    open_escalation,
+    receipt,
+    says_safety,
+    snapshot_of,
+    urgency_from_text,
+)
+from bot.models import Urgency
+
+logger = logging.getLogger(__name__)
+
+FORM = "escalation_form"
+FORM_SLOTS = ("escalation_contact", "escalation_need", "escalation_urgency")
+_CANCEL = re.compile(r"^\s*(cancel|stop|never ?mind|forget it|don'?t bother|quit)\b", re.IGNORECASE)
+TRIGGERS = {"request_human": "request_human", "affirm": "offer_accepted", "nlu_fallback": "clarification"}
+
+
+def latest_text(tracker: Tracker) -> str:
+    text = tracker.latest_message.get("text")
+    return text if isinstance(text, str) else ""
+
+
+class ActionHumanContact(IncidentStateMixin, Action):
+    """request_human, an accepted offer, or a second failed clarification: the form (which the
+    rules start when `escalation_open` is false), or the escalation this conversation has."""
+
+    def name(self) -> str:
+        return "action_human_contact"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        try:
+            knowledge = self.knowledge.get()
+        except KnowledgeError as exc:
+            logger.warning("no knowledge file: %s", exc)
+            dispatcher.utter_message(response="utter_state_unavailable")
+            return []
+        safety = says_safety(latest_text(tracker), knowledge.safety_words)
+        if safety:
+            dispatcher.utter_message(response="utter_emergency_help", emergency=knowledge.emergency)
+
+        def existing_receipt(session: Session) -> Receipt | None:
+            found = open_escalation(session, tracker.sender_id)
+            return receipt(session, found, created=False) if found else None
+
+        try:
+            existing = await self.store.transaction(existing_receipt)
+        except IncidentSourceError as exc:
+            logger.warning("escalations unavailable: %s", exc)
+            dispatcher.utter_message(response="utter_escalation_failed", contact=knowledge.contact)
+            return [SlotSet("escalation_open", None)]
+        if existing is not None:
+            reply = escalation_receipt(existing, knowledge)
+            dispatcher.utter_message(response=reply.response, **reply.variables)
+            return [SlotSet("escalation_open", True)]
+        dispatcher.utter_message(response="utter_escalation_intro")
+        trigger = TRIGGERS.get(latest_intent(tracker) or "", latest_intent(tracker) or "unknown")
+        if tracker.get_slot("escalation_urgency") == Urgency.SAFETY.value:
+            safety = True
+        events = [SlotSet("escalation_trigger", "safety" if safety else trigger), SlotSet("offered_escalation", False)]
+        if safety:
+            events.append(SlotSet("escalation_urgency", Urgency.SAFETY.value))  # the form will not ask
+        # The rules start escalation_form when this slot says there is no open escalation.
+        return [*events, SlotSet("escalation_open", False)]
+
+
+class ValidateEscalationForm(IncidentStateMixin, FormValidationAction):
+    def name(self) -> str:
+        return "validate_escalation_form"
+
+    def _cancel(self, tracker: Tracker) -> dict[str, Any] | None:
+        if _CANCEL.match(latest_text(tracker)):
+            # Ending the form with its slots empty: action_submit_escalation says it was cancelled.
+            return {slot: None for slot in FORM_SLOTS} | {"requested_slot": None}
+        return None
+
+    def _safety(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+        try:
+            words = self.knowledge.get().safety_words
+            emergency = self.knowledge.get().emergency
+        except KnowledgeError:
+            return False
+        if tracker.get_slot("escalation_urgency") != Urgency.SAFETY.value and says_safety(latest_text(tracker), words):
+            dispatcher.utter_message(response="utter_emergency_help", emergency=emergency)
+            return True
+        return False
+
+    async def validate_escalation_contact(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if (cancel := self._cancel(tracker)) is not None:
+            return cancel
+        try:
+            contact = normalise_contact(value)
+        except ValidationError:
+            dispatcher.utter_message(response="utter_escalation_contact_invalid")
+            return {"escalation_contact": None}
+        return {"escalation_contact": contact}
+
+    async def validate_escalation_need(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if (cancel := self._cancel(tracker)) is not None:
+            return cancel
+        try:
+            need = check_need(value)
+        except ValidationError:
+            dispatcher.utter_message(response="utter_escalation_need_invalid")
+            return {"escalation_need": None}
+        slots: dict[str, Any] = {"escalation_need": need}
+        if self._safety(dispatcher, tracker):
+            slots["escalation_urgency"] = Urgency.SAFETY.value  # no need to ask how urgent it is
+        return slots
+
+    async def validate_escalation_urgency(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None or value == Urgency.SAFETY.value:
+            return {"escalation_urgency": value}
+        if (cancel := self._cancel(tracker)) is not None:
+            return cancel
+        if self._safety(dispatcher, tracker):
+            return {"escalation_urgency": Urgency.SAFETY.value, "escalation_reason": latest_text(tracker)[:2000]}
+        answer = urgency_from_text(value)
+        if answer is None:
+            dispatcher.utter_message(response="utter_escalation_urgency_unclear")
+            return {"escalation_urgency": None}
+        if not answer:
+            return {"escalation_urgency": Urgency.NORMAL.value}
+        text = latest_text(tracker)
+        reason = text if len(text.split()) > 2 else None  # more than a bare "yes"
+        return {"escalation_urgency": Urgency.TIME_CRITICAL.value, "escalation_reason": reason}
+
+
+class ActionSubmitEscalation(IncidentStateMixin, Action):
+    """Commit first, then confirm: a reference number is only ever shown for a stored row."""
+
+    def name(self) -> str:
+        return "action_submit_escalation"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        reset = [SlotSet(slot, None) for slot in (*FORM_SLOTS, "escalation_reason")]
+        contact, need, urgency = (tracker.get_slot(s) for s in FORM_SLOTS)
+        try:
+            knowledge = self.knowledge.get()
+        except KnowledgeError:
+            dispatcher.utter_message(response="utter_state_unavailable")
+            return reset
+        if not (contact and need and urgency):
+            dispatcher.utter_message(response="utter_escalation_cancelled", contact=knowledge.contact)
+            return reset
+        try:
+            overview = await self.store.overview()
+        except IncidentSourceError:
+            overview = None
+        snapshot = snapshot_of(tracker.events, overview)
+        now = self.store.clock()
+        try:
+            made = await self.store.transaction(
+                lambda s: create_escalation(
+                    s,
+                    conversation_id=tracker.sender_id,
+                    channel=tracker.get_latest_input_channel() or "unknown",
+                    contact=contact,
+                    need=need,
+                    urgency=Urgency(urgency),
+                    reason=tracker.get_slot("escalation_reason"),
+                    trigger=tracker.get_slot("escalation_trigger") or "request_human",
+                    service_key=service_in_context(tracker),
+                    snapshot=snapshot,
+                    now=now,
+                )
+            )
+        except (IncidentSourceError, ValidationError) as exc:
+            logger.warning("escalation not stored for %s: %s", mask_contact(str(contact)), exc)
+            dispatcher.utter_message(response="utter_escalation_failed", contact=knowledge.contact)
+            return reset
+        logger.info("escalation %s stored (%s, %s)", made.reference, made.urgency.value, mask_contact(contact))
+        reply = escalation_receipt(made, knowledge)
+        dispatcher.utter_message(response=reply.response, **reply.variables)
+        return [*reset, SlotSet("escalation_ref", made.reference)]

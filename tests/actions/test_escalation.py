@@ -1,0 +1,115 @@
+"""The escalation actions: start the form, validate each answer, commit before confirming."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import func, select
+
+from actions.escalation import ActionHumanContact, ActionSubmitEscalation, ValidateEscalationForm
+from bot.db import make_engine
+from bot.models import Escalation
+from bot.store import IncidentStore
+from tests.actions.conftest import TrackerFactory
+
+FILLED = {
+    "escalation_contact": "0211234567",
+    "escalation_need": "Divert my business line today.",
+    "escalation_urgency": "time_critical",
+}
+
+
+def sent(d: CollectingDispatcher) -> list[str]:
+    return [m["response"] for m in d.messages]
+
+
+def rows(state: dict[str, Any]) -> int:
+    with state["store"].sessions() as s:
+        return int(s.scalar(select(func.count(Escalation.id))) or 0)
+
+
+async def test_asking_for_a_person_starts_the_form(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    d = CollectingDispatcher()
+    events = await ActionHumanContact(**state).run(d, tracker("request_human", "a person please"), domain)
+    assert sent(d) == ["utter_escalation_intro"]
+    assert SlotSet("escalation_trigger", "request_human") in events
+    assert events[-1] == SlotSet("escalation_open", False)  # the rules start the form
+
+
+async def test_safety_gets_emergency_help_at_once_and_top_priority(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    d = CollectingDispatcher()
+    text = "I need someone, my dad's medical alarm runs on this landline"
+    events = await ActionHumanContact(**state).run(d, tracker("request_human", text), domain)
+    assert sent(d) == ["utter_emergency_help", "utter_escalation_intro"]
+    assert "111" in d.messages[0]["emergency"]
+    assert SlotSet("escalation_urgency", "safety") in events
+
+
+async def test_validation_of_each_answer(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    form = ValidateEscalationForm(**state)
+    d = CollectingDispatcher()
+    assert await form.validate_escalation_contact("call me", d, tracker(None, "call me"), domain) == {
+        "escalation_contact": None
+    }
+    assert sent(d) == ["utter_escalation_contact_invalid"]
+    ok = await form.validate_escalation_contact("021 123 4567", d, tracker(None, "021 123 4567"), domain)
+    assert ok == {"escalation_contact": "0211234567"}
+    cancel = await form.validate_escalation_contact("cancel", d, tracker(None, "cancel"), domain)
+    assert cancel["requested_slot"] is None and cancel["escalation_contact"] is None
+
+    d = CollectingDispatcher()
+    need = "My nana's personal alarm uses the landline"
+    slots = await form.validate_escalation_need(need, d, tracker(None, need), domain)
+    assert slots == {"escalation_need": need, "escalation_urgency": "safety"} and sent(d) == ["utter_emergency_help"]
+
+    answer = "yes, job interview call at 3pm today"
+    slots = await form.validate_escalation_urgency(answer, d, tracker(None, answer), domain)
+    assert slots == {"escalation_urgency": "time_critical", "escalation_reason": answer}
+    slots = await form.validate_escalation_urgency("No, it can wait", d, tracker(None, "No, it can wait"), domain)
+    assert slots == {"escalation_urgency": "normal"}
+    d = CollectingDispatcher()
+    assert await form.validate_escalation_urgency("purple", d, tracker(None, "purple"), domain) == {
+        "escalation_urgency": None
+    }
+    assert sent(d) == ["utter_escalation_urgency_unclear"]
+
+
+async def test_submit_commits_then_gives_the_reference_once(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    d = CollectingDispatcher()
+    events = await ActionSubmitEscalation(**state).run(d, tracker(None, "yes", slots=FILLED), domain)
+    assert sent(d) == ["utter_escalation_confirmed"]
+    reference = d.messages[0]["reference"]
+    assert SlotSet("escalation_ref", reference) in events and rows(state) == 1
+    assert d.messages[0]["ahead"] == "0" and d.messages[0]["staff_hours"]
+
+    d = CollectingDispatcher()
+    await ActionHumanContact(**state).run(d, tracker("request_human", "a person"), domain)
+    assert sent(d) == ["utter_escalation_existing"] and d.messages[0]["reference"] == reference
+
+
+async def test_cancelled_form_stores_nothing(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    d = CollectingDispatcher()
+    await ActionSubmitEscalation(**state).run(d, tracker(None, "cancel", slots={"escalation_contact": None}), domain)
+    assert sent(d) == ["utter_escalation_cancelled"] and rows(state) == 0
+
+
+async def test_a_failed_write_never_shows_a_reference(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any], tmp_path: Any
+) -> None:
+    broken = {**state, "store": IncidentStore(make_engine(f"sqlite:///{tmp_path / 'none' / 'x.db'}"))}
+    d = CollectingDispatcher()
+    events = await ActionSubmitEscalation(**broken).run(d, tracker(None, "yes", slots=FILLED), domain)
+    assert sent(d) == ["utter_escalation_failed"] and "0800" in d.messages[0]["contact"]
+    assert not any(e.get("name") == "escalation_ref" for e in events)

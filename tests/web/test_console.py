@@ -1,0 +1,274 @@
+"""The staff console over real HTTP: login, CSRF, roles, brute force, escaping, and the work itself.
+Rasa's HTTP API is replaced by an httpx.MockTransport here; the browser test uses the real one."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from bot.db import make_session_factory
+from bot.escalations import create_escalation
+from bot.models import Escalation, EscalationStatus, Incident, StaffRole, Urgency
+from bot.settings import Settings, load_settings
+from bot.staff import MAX_FAILURES, create_user
+from bot.web.app import create_app
+from bot.web.console import RasaClient
+from tests.conftest import NOW, serve_in_thread
+
+PASSWORD = "correct horse battery"
+XSS = "<script>alert('pwned')</script><img src=x onerror=alert(1)>"
+
+
+class FakeRasa:
+    """Records what the console asked of Rasa's API and answers like Rasa would."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, Any]] = []
+        self.down = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("down", request=request)
+        body = json.loads(request.content) if request.content else None
+        self.calls.append((request.method, request.url.path, body))
+        if request.method == "GET":
+            return httpx.Response(
+                200,
+                json={
+                    "events": [
+                        {
+                            "event": "user",
+                            "text": XSS,
+                            "timestamp": 1.0,
+                            "parse_data": {"intent": {"name": "request_human"}, "entities": []},
+                        },
+                        {"event": "bot", "text": "I'll pass this to a person", "timestamp": 2.0},
+                    ]
+                },
+            )
+        return httpx.Response(200, json={})
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        {
+            "VAR_DIR": str(tmp_path),
+            "NOTIFY_PUSH_CHANNELS": "telegram",
+            "TRACKER_STORE_URL": f"sqlite:///{tmp_path / 'no-tracker.db'}",
+        },
+        dotenv_path=Path("/nonexistent"),
+    )
+
+
+@pytest.fixture
+def rasa() -> FakeRasa:
+    return FakeRasa()
+
+
+@pytest.fixture
+def console(settings: Settings, engine: Engine, demo: int, rasa: FakeRasa) -> Iterator[str]:
+    with make_session_factory(engine).begin() as s:
+        create_user(s, "admin", PASSWORD, StaffRole.ADMIN, NOW)
+        create_user(s, "agent", PASSWORD, StaffRole.AGENT, NOW)
+        for conversation, channel in (("web-1", "rest"), ("tg-1", "telegram")):
+            create_escalation(
+                s,
+                conversation_id=conversation,
+                channel=channel,
+                contact="021 123 4567",
+                need=f"Need calls diverted {XSS}",
+                urgency=Urgency.TIME_CRITICAL,
+                trigger="request_human",
+                now=NOW,
+                snapshot={"transcript": [{"who": "customer", "text": "snapshot text"}], "incidents": []},
+            )
+    app = create_app(
+        settings,
+        engine,
+        clock=lambda: NOW,
+        run_sync=False,
+        rasa=RasaClient("http://rasa.test", "tok", httpx.MockTransport(rasa)),
+    )
+    with serve_in_thread(app) as url:
+        yield url
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def login(url: str, username: str, password: str = PASSWORD) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=10)
+    form = client.get("/console/login")
+    response = client.post(
+        "/console/login", data={"username": username, "password": password, "csrf": csrf_of(form.text)}
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def escalation_id(engine: Engine, conversation: str) -> int:
+    with make_session_factory(engine)() as s:
+        return s.scalars(select(Escalation.id).where(Escalation.conversation_id == conversation)).one()
+
+
+def test_pages_need_a_login(console: str) -> None:
+    for path in ("/console", "/console/overview", "/console/escalations/1", "/console/incidents", "/console/staff"):
+        response = httpx.get(console + path)
+        assert response.status_code == 303 and response.headers["location"] == "/console/login", path
+    assert httpx.post(console + "/console/escalations/1/note", data={"text": "x"}).status_code == 401
+
+
+def test_login_cookie_is_httponly_and_strict(console: str) -> None:
+    client = httpx.Client(base_url=console)
+    form = client.get("/console/login")
+    response = client.post(
+        "/console/login", data={"username": "agent", "password": PASSWORD, "csrf": csrf_of(form.text)}
+    )
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_login_without_its_csrf_token_is_refused(console: str) -> None:
+    response = httpx.post(console + "/console/login", data={"username": "agent", "password": PASSWORD})
+    assert response.status_code == 403
+
+
+def test_brute_force_is_locked_out(console: str) -> None:
+    client = httpx.Client(base_url=console)
+    token = csrf_of(client.get("/console/login").text)
+    for _ in range(MAX_FAILURES):
+        wrong = client.post("/console/login", data={"username": "agent", "password": "guess" * 3, "csrf": token})
+        assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+    locked = client.post("/console/login", data={"username": "agent", "password": PASSWORD, "csrf": token})
+    assert locked.status_code == 429 and "too many failed logins" in locked.text
+
+
+def test_queue_and_transcript_escape_customer_text(console: str, engine: Engine) -> None:
+    client = login(console, "agent")
+    queue = client.get("/console")
+    assert queue.status_code == 200 and "ESC-" in queue.text and "time_critical" in queue.text
+    assert "<script>alert" not in queue.text and "&lt;script&gt;" in queue.text
+    page = client.get(f"/console/escalations/{escalation_id(engine, 'web-1')}")
+    assert page.status_code == 200
+    assert "<script>alert" not in page.text and "<img src=x" not in page.text
+    assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in page.text
+    assert "live from Rasa" in page.text and "intent request_human" in page.text
+    assert "0211234567" in page.text  # contact details: logged-in staff only
+
+
+def test_transcript_falls_back_to_the_snapshot_when_rasa_is_down(console: str, engine: Engine, rasa: FakeRasa) -> None:
+    rasa.down = True
+    page = login(console, "agent").get(f"/console/escalations/{escalation_id(engine, 'web-1')}")
+    assert "snapshot text" in page.text and "Rasa unreachable" in page.text
+
+
+def test_forms_without_a_csrf_token_are_refused(console: str, engine: Engine) -> None:
+    client = login(console, "agent")
+    eid = escalation_id(engine, "web-1")
+    assert client.post(f"/console/escalations/{eid}/note", data={"text": "hi"}).status_code == 403
+    assert client.post(f"/console/escalations/{eid}/note", data={"text": "hi", "csrf": "forged"}).status_code == 403
+
+
+def test_agent_works_an_escalation_with_escaped_notes(console: str, engine: Engine) -> None:
+    client = login(console, "agent")
+    eid = escalation_id(engine, "web-1")
+    token = csrf_of(client.get(f"/console/escalations/{eid}").text)
+    assert client.post(f"/console/escalations/{eid}/assign", data={"csrf": token}).status_code == 303
+    assert (
+        client.post(f"/console/escalations/{eid}/note", data={"csrf": token, "text": f"called back {XSS}"}).status_code
+        == 303
+    )
+    assert (
+        client.post(f"/console/escalations/{eid}/status", data={"csrf": token, "status": "resolved"}).status_code == 303
+    )
+    page = client.get(f"/console/escalations/{eid}").text
+    assert "called back &lt;script&gt;" in page and "<script>alert" not in page
+    with make_session_factory(engine)() as s:
+        row = s.get(Escalation, eid)
+        assert row is not None and row.status is EscalationStatus.RESOLVED and row.assignee is not None
+        assert row.assignee.username == "agent"
+    bad = client.post(f"/console/escalations/{eid}/status", data={"csrf": token, "status": "exploded"})
+    assert bad.status_code == 422 and "unknown status" in bad.text
+
+
+def test_reply_pushes_through_rasa_and_pauses_then_hands_back(console: str, engine: Engine, rasa: FakeRasa) -> None:
+    client = login(console, "agent")
+    eid = escalation_id(engine, "tg-1")
+    token = csrf_of(client.get(f"/console/escalations/{eid}").text)
+    assert (
+        client.post(f"/console/escalations/{eid}/reply", data={"csrf": token, "text": "Hi, Tama here."}).status_code
+        == 303
+    )
+    posts = [(path, body) for method, path, body in rasa.calls if method == "POST"]
+    assert posts == [
+        ("/conversations/tg-1/tracker/events", {"event": "slot", "name": "staff_reply", "value": "Hi, Tama here."}),
+        ("/conversations/tg-1/execute", {"name": "utter_staff_reply"}),
+        ("/conversations/tg-1/tracker/events", {"event": "pause"}),
+    ]
+    with make_session_factory(engine)() as s:
+        assert s.get(Escalation, eid).paused is True  # type: ignore[union-attr]
+    assert client.post(f"/console/escalations/{eid}/handback", data={"csrf": token}).status_code == 303
+    assert rasa.calls[-1][1:] == ("/conversations/tg-1/tracker/events", {"event": "resume"})
+    rest = escalation_id(engine, "web-1")
+    refused = client.post(f"/console/escalations/{rest}/reply", data={"csrf": token, "text": "hello"})
+    assert refused.status_code == 422 and "cannot receive messages" in refused.text
+
+
+def test_agents_cannot_reach_admin_pages(console: str) -> None:
+    client = login(console, "agent")
+    token = csrf_of(client.get("/console").text)
+    assert client.get("/console/incidents").status_code == 403
+    assert client.get("/console/staff").status_code == 403
+    denied = client.post(
+        "/console/staff", data={"csrf": token, "username": "mallory", "password": PASSWORD, "role": "admin"}
+    )
+    assert denied.status_code == 403
+    assert client.get("/api/v1/incidents").status_code == 401  # a console session is not an API token
+
+
+def test_admin_manages_incidents_through_the_service_functions(console: str, engine: Engine, demo: int) -> None:
+    client = login(console, "admin")
+    token = csrf_of(client.get("/console/incidents").text)
+    posted = client.post(
+        f"/console/incidents/{demo}/update",
+        data={"csrf": token, "message": "Top-ups back soon.", "status": "monitoring"},
+    )
+    assert posted.status_code == 303
+    assert (
+        client.post(
+            f"/console/incidents/{demo}/impact", data={"csrf": token, "service": "top_up", "status": "operational"}
+        ).status_code
+        == 303
+    )
+    resolved = client.post(f"/console/incidents/{demo}/resolve", data={"csrf": token, "message": "All fixed."})
+    assert resolved.status_code == 303
+    with make_session_factory(engine)() as s:
+        incident = s.get(Incident, demo)
+        assert incident is not None and incident.status.value == "resolved"
+    trail = [
+        row for row in __import__("bot.operators", fromlist=["x"]).audit_trail(make_session_factory(engine)(), demo)
+    ]
+    assert {e.actor for e in trail} == {"console:admin"}
+    past = client.post(f"/console/incidents/{demo}/update", data={"csrf": token, "message": "x"})
+    assert past.status_code == 422 and "resolved" in past.text
+    created = client.post(
+        "/console/staff", data={"csrf": token, "username": "new.agent", "password": PASSWORD, "role": "agent"}
+    )
+    assert created.status_code == 303
+
+
+def test_overview_renders_figures_and_a_chart(console: str) -> None:
+    page = login(console, "agent").get("/console/overview")
+    assert page.status_code == 200 and "<svg" in page.text and "escalation rate" in page.text
