@@ -17,7 +17,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TQDM_DISABLE := 1
 export RASA_BIN := $(abspath $(RASA))
 
-.PHONY: help setup run shell train test lint validate test-stories test-nlu pytest eval bench reset-demo clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: help setup run shell train test lint validate test-stories test-nlu pytest eval bench reset-demo clean browser
 
 help:
 	@echo "make run     set up, train if needed, and start the assistant (Ctrl-C stops it)"
@@ -40,6 +42,14 @@ $(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
 	@touch $@
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed
+
+# Browser tests drive Debian's Chromium (never a downloaded browser). Installed when we can;
+# without it the browser tests skip and say why.
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: Debian's chromium is not installed (sudo apt-get install chromium); browser tests will skip" >&2; fi
 
 # Trains only when the training data, domain or config changed.
 $(MODEL): $(RASA_VENV)/.installed $(TRAIN_INPUTS)
@@ -73,7 +83,7 @@ test-nlu: $(MODEL) $(VENV)/.installed
 	$(RASA) test nlu --model $(MODEL) --nlu tests/nlu/holdout.yml --out results/nlu
 	$(PYTHON) scripts/nlu_gate.py results/nlu/intent_report.json --min-macro-f1 0.90
 
-pytest: setup $(MODEL)
+pytest: setup $(MODEL) browser
 	$(PYTHON) -m pytest -ra
 
 test: setup lint validate test-stories test-nlu pytest

@@ -8,12 +8,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.answers import Context, Reply, notice_replies, stale_note
 from bot.entities import normalise_service
 from bot.errors import IncidentSourceError, KnowledgeError
+from bot.escalations import urgency_of
 from bot.knowledge import KnowledgeSource
+from bot.models import Urgency
 from bot.notify import take_pending
 from bot.settings import Settings
 from bot.store import IncidentStore, default_knowledge, default_settings, default_store
@@ -53,10 +56,13 @@ class IncidentStateMixin:
 
     async def respond(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, build: Callable[[Context], list[Reply]]
-    ) -> bool:
-        """Send what `build` makes of the live state; on a source error, the fallback. True if answered.
+    ) -> list[dict[str, Any]] | None:
+        """Send what `build` makes of the live state; None on a source error (the fallback was sent).
 
-        News this conversation subscribed to goes first, on channels that cannot push it.
+        News this conversation subscribed to goes first, on channels that cannot push it. A
+        message that says the customer's safety depends on their phone gets emergency advice
+        first; one that is time-critical gets an offer of a person after the answer. The
+        returned events record that offer for the rules.
         """
         await self.pending_notices(dispatcher, tracker)
         try:
@@ -64,9 +70,21 @@ class IncidentStateMixin:
             replies = build(ctx) + stale_note(ctx)
         except (IncidentSourceError, KnowledgeError) as exc:
             source_unavailable(dispatcher, exc)
-            return False
+            return None
+        text = tracker.latest_message.get("text") if isinstance(tracker.latest_message.get("text"), str) else ""
+        urgency = urgency_of(text, ctx.knowledge)
+        if urgency is Urgency.SAFETY:
+            replies = [Reply("utter_emergency_help", {"emergency": ctx.knowledge.emergency}), *replies]
+        if urgency is not None:
+            replies.append(Reply("utter_offer_escalation"))
         send(dispatcher, replies)
-        return True
+        if urgency is None:
+            # An earlier offer lapses once the conversation moves on.
+            return [SlotSet("offered_escalation", False)] if tracker.get_slot("offered_escalation") else []
+        events = [SlotSet("offered_escalation", True)]
+        if urgency is Urgency.SAFETY:
+            events.append(SlotSet("escalation_urgency", Urgency.SAFETY.value))
+        return events
 
     async def pending_notices(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         settings, store = self.settings, self.store

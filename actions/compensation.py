@@ -18,5 +18,4 @@ class ActionCompensation(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        await self.respond(dispatcher, tracker, compensation_answer)
-        return []
+        return await self.respond(dispatcher, tracker, compensation_answer) or []

@@ -21,10 +21,12 @@ class ActionOutageOverview(IncidentStateMixin, Action):
     ) -> list[dict[str, Any]]:
         key = named_service(tracker)
         # "Is email down?" names a service: answer about it rather than list everything.
-        answered = await self.respond(
+        extra = await self.respond(
             dispatcher, tracker, lambda ctx: service_answer(ctx, key) if key else outage_summary(ctx)
         )
-        return [SlotSet("service", key)] if key and answered else []
+        if extra is None:
+            return []
+        return [SlotSet("service", key), *extra] if key else extra
 
 
 class ActionEta(IncidentStateMixin, Action):
@@ -35,5 +37,7 @@ class ActionEta(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         key = service_in_context(tracker)
-        answered = await self.respond(dispatcher, tracker, lambda ctx: eta_answer(ctx, key))
-        return [SlotSet("service", key)] if key and answered else []
+        extra = await self.respond(dispatcher, tracker, lambda ctx: eta_answer(ctx, key))
+        if extra is None:
+            return []
+        return [SlotSet("service", key), *extra] if key else extra

@@ -18,5 +18,4 @@ class ActionSecurity(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        await self.respond(dispatcher, tracker, security_answer)
-        return []
+        return await self.respond(dispatcher, tracker, security_answer) or []

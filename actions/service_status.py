@@ -29,5 +29,5 @@ class ActionServiceStatus(IncidentStateMixin, Action):
                 return connectivity_answer(ctx, key)
             return service_answer(ctx, key or "mobile", phone_number=phone)
 
-        answered = await self.respond(dispatcher, tracker, build)
-        return [SlotSet("service", key)] if answered else []
+        extra = await self.respond(dispatcher, tracker, build)
+        return [] if extra is None else [SlotSet("service", key), *extra]

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import NotFoundError, ValidationError
+from bot.knowledge import Knowledge
 from bot.models import Escalation, EscalationNote, EscalationStatus, StaffUser, Urgency
 from bot.status import Overview
 
@@ -62,6 +63,15 @@ def says_safety(text: object, words: Iterable[str]) -> bool:
         return False
     lowered = text.lower()
     return any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words)
+
+
+def urgency_of(text: str, knowledge: Knowledge) -> Urgency | None:
+    """SAFETY or TIME_CRITICAL when a message says so in the operator's words, else None."""
+    if says_safety(text, knowledge.safety_words):
+        return Urgency.SAFETY
+    if says_safety(text, knowledge.time_critical_words):
+        return Urgency.TIME_CRITICAL
+    return None
 
 
 def urgency_from_text(text: object) -> bool | None:

@@ -59,6 +59,7 @@ class Knowledge:
     staff_hours: str = "Our support team works 8 am to 8 pm, seven days a week."
     emergency: str = "If you or someone else is in danger or needs urgent medical help, call 111 now."
     safety_words: tuple[str, ...] = ()
+    time_critical_words: tuple[str, ...] = ()
 
     def service(self, key: str) -> ServiceInfo:
         try:
@@ -113,16 +114,20 @@ def parse_knowledge(data: Any) -> Knowledge:
     escalation = data.get("escalation") or {}
     if not isinstance(escalation, dict):
         raise KnowledgeError("'escalation' must be a mapping")
-    words = escalation.get("safety_words") or []
-    if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
-        raise KnowledgeError("escalation.safety_words must be a list of words or phrases")
+    lists = {}
+    for name in ("safety_words", "time_critical_words"):
+        words = escalation.get(name) or []
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+            raise KnowledgeError(f"escalation.{name} must be a list of words or phrases")
+        lists[name] = tuple(w.strip().lower() for w in words)
     return Knowledge(
         services=services,
         compensation_policy=str(data.get("compensation_policy") or "").strip(),
         contact=_text(data.get("contact"), "contact"),
         staff_hours=_text(escalation.get("staff_hours"), "escalation.staff_hours"),
         emergency=_text(escalation.get("emergency"), "escalation.emergency"),
-        safety_words=tuple(w.strip().lower() for w in words),
+        safety_words=lists["safety_words"],
+        time_critical_words=lists["time_critical_words"],
     )
 
 

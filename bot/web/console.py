@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -120,7 +120,11 @@ def console_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
     templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescape is on for .html
-    secure = not settings.is_development
+
+    def secure(request: Request) -> bool:
+        # Secure cookies whenever the request came over TLS (directly, or via a proxy uvicorn
+        # trusts); browsers drop Secure cookies on plain-HTTP loopback, which the demo uses.
+        return request.url.scheme == "https"
 
     def when(moment: datetime) -> str:
         return format_when(moment, clock(), settings.tz)
@@ -129,7 +133,13 @@ def console_router(
         minutes = int((clock() - e.created_at).total_seconds() // 60)
         return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
-    templates.env.globals.update(when=when, waited=waited)
+    def stamp(at: object) -> str:
+        """A tracker event's epoch seconds, as local time."""
+        if isinstance(at, (int, float)):
+            return when(datetime.fromtimestamp(float(at), tz=timezone.utc))
+        return ""
+
+    templates.env.globals.update(when=when, waited=waited, stamp=stamp)
 
     def db() -> Iterator[Session]:
         with sessions.begin() as session:
@@ -185,7 +195,9 @@ def console_router(
     def login_form(request: Request) -> HTMLResponse:
         token = secrets.token_urlsafe(24)
         response = page(request, "login.html", None, login_csrf=token)
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/console")
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/console"
+        )
         return response
 
     @router.post("/login")
@@ -220,7 +232,7 @@ def console_router(
             new.token,
             httponly=True,
             samesite="strict",
-            secure=secure,
+            secure=secure(request),
             path="/console",
             max_age=int(staff.SESSION_LIFETIME.total_seconds()),
         )

@@ -113,3 +113,27 @@ async def test_a_failed_write_never_shows_a_reference(
     events = await ActionSubmitEscalation(**broken).run(d, tracker(None, "yes", slots=FILLED), domain)
     assert sent(d) == ["utter_escalation_failed"] and "0800" in d.messages[0]["contact"]
     assert not any(e.get("name") == "escalation_ref" for e in events)
+
+
+async def test_time_critical_question_gets_the_answer_then_an_offer(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    from actions.service_status import ActionServiceStatus
+
+    d = CollectingDispatcher()
+    text = "job interview by phone in an hour and I can't divert my calls"
+    events = await ActionServiceStatus(**state).run(d, tracker("call_diversion", text), domain)
+    assert sent(d)[0] == "utter_service_major_outage" and sent(d)[-1] == "utter_offer_escalation"
+    assert SlotSet("offered_escalation", True) in events
+
+
+async def test_safety_in_a_service_question_gets_emergency_advice_first(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    from actions.service_status import ActionServiceStatus
+
+    d = CollectingDispatcher()
+    text = "my landline is down and dad's medical alarm needs it"
+    events = await ActionServiceStatus(**state).run(d, tracker("connectivity", text), domain)
+    assert sent(d)[0] == "utter_emergency_help" and sent(d)[-1] == "utter_offer_escalation"
+    assert SlotSet("escalation_urgency", "safety") in events

@@ -1,0 +1,190 @@
+"""Escalation end to end: a real conversation through Rasa ends in an escalation that staff
+work in the console in a real headless Chromium; and a reference number is never shown
+without its row, even when the action server dies at the moment the customer confirms."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from bot.db import make_session_factory
+from bot.models import Escalation, EscalationStatus, StaffRole
+from bot.settings import PROJECT_ROOT
+from bot.staff import create_user
+from bot.store import utcnow
+from tests.e2e.conftest import Assistant
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = PROJECT_ROOT / "results" / "browser"
+PASSWORD = "correct horse battery"
+XSS = "<script>alert('xss')</script> my top up failed"
+
+
+def sender() -> str:
+    return f"esc-{uuid.uuid4().hex[:10]}"
+
+
+def escalate(assistant: Assistant, me: str) -> str:
+    """A customer asks for a person and answers the form; returns the last reply."""
+    assistant.say(me, XSS)
+    assert "best phone number" in assistant.say(me, "I need to talk to a real person")
+    assert "What do you need" in assistant.say(me, "021 555 0123")
+    assert "time-critical" in assistant.say(me, "please call me back today, my shop's calls need diverting")
+    return assistant.say(me, "Yes, it's time-critical: a house settlement at 3pm needs my phone")
+
+
+def rows(assistant: Assistant, conversation: str) -> list[Escalation]:
+    with make_session_factory(assistant.engine)() as session:
+        query = select(Escalation).where(Escalation.conversation_id == conversation)
+        return list(session.scalars(query.options(selectinload(Escalation.notes))))
+
+
+@pytest.fixture
+def console(demo_assistant: Assistant) -> Iterator[str]:
+    servers = demo_assistant.servers
+    name = f"agent{uuid.uuid4().hex[:6]}"
+    with make_session_factory(demo_assistant.engine).begin() as session:
+        create_user(session, name, PASSWORD, StaffRole.AGENT, utcnow())
+    servers.env["NOTIFY_PUSH_CHANNELS"] = "rest"  # so that staff may reply into REST conversations here
+    servers.start_web()
+    try:
+        yield name
+    finally:
+        servers.stop("web")
+        servers.env.pop("NOTIFY_PUSH_CHANNELS", None)
+
+
+def test_customer_escalates_and_an_agent_works_it_in_a_real_browser(demo_assistant: Assistant, console: str) -> None:
+    if not CHROMIUM.is_file():
+        pytest.skip("Debian's chromium is not installed (make browser installs it when run as root)")
+    from playwright.sync_api import sync_playwright
+
+    me = sender()
+    confirmed = escalate(demo_assistant, me)
+    reference = re.search(r"ESC-\d+", confirmed)
+    assert reference, confirmed
+    (row,) = rows(demo_assistant, me)
+    assert row.reference == reference.group(0) and row.urgency.value == "time_critical"
+
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    base = demo_assistant.servers.web_url
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+        def shot(name: str) -> None:
+            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+        page.goto(f"{base}/console")
+        assert page.url.endswith("/console/login")
+        shot("1-login")
+        page.fill("input[name=username]", console)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('Log in')")
+        page.wait_for_url(f"{base}/console")
+        shot("2-queue")
+        assert page.locator(f"text={reference.group(0)}").count() == 1
+
+        page.click(f"text={reference.group(0)}")
+        page.wait_for_selector("h2:has-text('Transcript')")
+        shot("3-escalation")
+        body = page.inner_text("main")
+        assert "live from Rasa" in body
+        assert XSS in body  # shown as text, not run
+        assert "I need to talk to a real person" in body and "intent request_human" in body
+        assert "0215550123" in body  # the contact, for logged-in staff
+
+        page.fill("form[action$='/note'] textarea", "Rang back, diverting the shop line now.")
+        page.click("button:has-text('Add note')")
+        page.wait_for_selector("text=Note added.")
+        shot("4-note")
+
+        page.fill("form[action$='/reply'] textarea", "Kia ora, Tama from support here. Your calls are diverted.")
+        page.click("button:has-text('Send and pause')")
+        page.wait_for_selector("text=Reply sent")
+        shot("5-reply")
+
+        page.select_option("select[name=status]", "resolved")
+        page.click("button:has-text('Set status')")
+        page.wait_for_selector("text=Status set to resolved.")
+        shot("6-resolved")
+        page.goto(f"{base}/console/overview")
+        shot("7-overview")
+        assert page.locator("svg").count() == 1
+        browser.close()
+    assert dialogs == []  # no script ran
+
+    tracker = demo_assistant.tracker(me)
+    texts = [e.get("text") for e in tracker["events"] if e.get("event") == "bot"]
+    assert "Kia ora, Tama from support here. Your calls are diverted." in texts
+    assert tracker.get("paused") is True
+    # While paused, the customer is told a person has the conversation.
+    assert "support team is looking after this conversation" in demo_assistant.say(me, "hello?")
+    (row,) = rows(demo_assistant, me)
+    assert row.status is EscalationStatus.RESOLVED and row.paused
+    assert [n.kind for n in row.notes] == ["note", "reply", "status"]
+    assert sorted(p.name for p in SCREENSHOTS.iterdir()) == [
+        "1-login.png",
+        "2-queue.png",
+        "3-escalation.png",
+        "4-note.png",
+        "5-reply.png",
+        "6-resolved.png",
+        "7-overview.png",
+    ]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.6])
+def test_a_reference_is_never_shown_without_its_row(demo_assistant: Assistant, delay: float) -> None:
+    """The action server is killed `delay` s after the customer's last answer is sent. Either the
+    customer got a reference and the row exists, or they were told it failed and there is none."""
+    me = sender()
+    demo_assistant.say(me, "I need to talk to a real person")
+    demo_assistant.say(me, "021 555 0123")
+    demo_assistant.say(me, "please call me back today about my business line")
+    proc = demo_assistant.servers.procs["actions"]
+    replies: list[str] = []
+
+    def confirm() -> None:
+        replies.append(demo_assistant.say(me, "No, it can wait"))
+
+    sending = threading.Thread(target=confirm)
+    sending.start()
+    time.sleep(delay)
+    proc.kill()
+    sending.join(timeout=60)
+    demo_assistant.servers.procs.pop("actions")
+    try:
+        (reply,) = replies
+        stored = rows(demo_assistant, me)
+        shown = re.search(r"ESC-\d+", reply)
+        if shown:
+            assert [r.reference for r in stored] == [shown.group(0)]
+        else:  # told it failed (a row may still exist: asking again then shows it)
+            assert "went wrong" in reply or "couldn't save" in reply, reply
+    finally:
+        demo_assistant.servers.start_actions()
+    # Whatever happened, asking again now gives one coherent answer.
+    again = demo_assistant.say(me, "I need to talk to a real person")
+    assert ("already have a request" in again) == bool(rows(demo_assistant, me))
+
+
+def test_bad_contact_details_are_asked_again(demo_assistant: Assistant) -> None:
+    me = sender()
+    demo_assistant.say(me, "can I speak to someone")
+    assert "doesn't look like a phone number" in demo_assistant.say(me, "<b>call me</b>")
+    assert "What do you need" in demo_assistant.say(me, "mere@example.co.nz")
