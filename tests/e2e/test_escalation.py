@@ -172,6 +172,7 @@ def test_a_reference_is_never_shown_without_its_row(demo_assistant: Assistant, d
         (reply,) = replies
         stored = rows(demo_assistant, me)
         shown = re.search(r"ESC-\d+", reply)
+        print(f"delay {delay}s: {'reference shown' if shown else 'told it failed'}; rows: {len(stored)}")
         if shown:
             assert [r.reference for r in stored] == [shown.group(0)]
         else:  # told it failed (a row may still exist: asking again then shows it)

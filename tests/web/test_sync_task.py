@@ -46,6 +46,7 @@ def test_the_app_follows_the_page_and_health_reports_its_age(
         assert read_overview(session, NOW).service("voicemail").status.value == "major_outage"
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # uvicorn's failed start-up
 def test_a_broken_component_map_stops_start_up(tmp_path: Path, engine: Engine) -> None:
     bad = tmp_path / "map.yml"
     bad.write_text("components: nope\n", encoding="utf-8")
