@@ -15,6 +15,7 @@ from bot.errors import NotFoundError, ValidationError
 from bot.knowledge import Knowledge
 from bot.models import Escalation, EscalationNote, EscalationStatus, StaffUser, Urgency
 from bot.status import Overview
+from bot.text import printable
 
 MAX_NEED = 2000
 MAX_NOTE = 5000
@@ -51,7 +52,7 @@ def mask_contact(contact: str) -> str:
 def check_need(text: object) -> str:
     if not isinstance(text, str):
         raise ValidationError("please describe what you need in words")
-    value = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
+    value = printable(text)
     if len(value) < 3:
         raise ValidationError("please say a little more about what you need")
     return value[:MAX_NEED]
@@ -254,7 +255,7 @@ def get_escalation(session: Session, escalation_id: int) -> Escalation:
 def add_note(
     session: Session, escalation: Escalation, author: StaffUser, text: str, now: datetime, kind: str = "note"
 ) -> None:
-    value = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip() if isinstance(text, str) else ""
+    value = printable(text) if isinstance(text, str) else ""
     if not value:
         raise ValidationError("a note needs some text")
     if len(value) > MAX_NOTE:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot.errors import NotFoundError, ValidationError
 from bot.knowledge import Knowledge
 from bot.models import Impact, Incident, IncidentStatus, IncidentUpdate, Service, ServiceImpact, ServiceStatus
+from bot.text import printable
 
 MAX_TITLE = 200
 MAX_MESSAGE = 5000
@@ -35,8 +36,7 @@ def _check_aware(name: str, value: datetime | None) -> None:
 def _check_text(name: str, value: str, limit: int, *, required: bool = True) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be text")
-    # Control characters (NUL above all, which PostgreSQL refuses) never belong in public text.
-    value = "".join(ch for ch in value if ch in "\n\t" or ch.isprintable()).strip()
+    value = printable(value)
     if required and not value:
         raise ValidationError(f"{name} must not be empty")
     if len(value) > limit:

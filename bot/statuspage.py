@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.errors import ConfigurationError, StatusPageError
 from bot.incidents import mark_resolved
 from bot.models import Impact, Incident, IncidentStatus, IncidentUpdate, Service, ServiceImpact, ServiceStatus
+from bot.text import printable
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +72,7 @@ def parse_time(value: object) -> datetime | None:
 def _text(value: object, limit: int) -> str:
     if not isinstance(value, str):
         return ""
-    # Bodies arrive with \r\n and stray control characters; keep newlines, drop the rest.
-    cleaned = "".join(ch for ch in value.replace("\r\n", "\n") if ch == "\n" or ch.isprintable())
-    return cleaned.strip()[:limit]
+    return printable(value)[:limit]
 
 
 def _lookup(table: Mapping[str, Any], value: object, unknown: Any, what: str) -> Any:

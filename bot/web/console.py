@@ -43,6 +43,7 @@ from bot.models import (
     Urgency,
 )
 from bot.settings import Settings
+from bot.text import printable
 from bot.timefmt import format_when
 
 logger = logging.getLogger(__name__)
@@ -343,7 +344,7 @@ def console_router(
     async def reply(
         escalation_id: int, state: Staff, _csrf: CsrfChecked, text: Annotated[str, Form(max_length=MAX_REPLY)]
     ) -> Response:
-        body = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
+        body = printable(text)
         if not body:
             raise ValidationError("a reply needs some text")
         with sessions() as session:
