@@ -42,8 +42,10 @@ class Settings:
     statuspage_timeout: float = 5.0
     statuspage_webhook_secret: str = ""
     # Channels whose users can receive a message they did not ask for; others see notices with their next answer.
-    notify_push_channels: frozenset[str] = frozenset({"telegram", "facebook", "twilio", "slack", "socketio"})
+    notify_push_channels: frozenset[str] = frozenset({"webchat", "telegram", "facebook", "twilio", "slack", "socketio"})
     notify_interval: float = 5.0
+    # Signs the web chat's conversation cookies; in development one is generated under var/.
+    chat_secret: str = ""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -123,6 +125,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
     if app_env != "development" and webhook_secret and webhook_secret.strip().lower() in PLACEHOLDER_SECRETS:
         raise ConfigurationError("STATUSPAGE_WEBHOOK_SECRET is a placeholder; set a long random value")
 
+    chat_secret = env.get("CHAT_SECRET", "")
+    if app_env == "production" and chat_secret.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ConfigurationError("CHAT_SECRET is missing or a placeholder; set a long random value")
+
     return Settings(
         app_env=app_env,
         var_dir=var_dir,
@@ -145,8 +151,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         statuspage_webhook_secret=webhook_secret,
         notify_push_channels=frozenset(
             c.strip()
-            for c in env.get("NOTIFY_PUSH_CHANNELS", "telegram,facebook,twilio,slack,socketio").split(",")
+            for c in env.get("NOTIFY_PUSH_CHANNELS", "webchat,telegram,facebook,twilio,slack,socketio").split(",")
             if c.strip()
         ),
         notify_interval=_seconds(env, "NOTIFY_INTERVAL_SECONDS", 5.0, 0.2, 3600.0),
+        chat_secret=chat_secret,
     )

@@ -17,9 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select, text
@@ -42,6 +43,7 @@ from bot.statuspage import (
     load_component_map,
     parse_webhook,
 )
+from bot.web.chat import chat_router
 from bot.web.console import RasaClient, console_error_handlers, console_router
 
 logger = logging.getLogger(__name__)
@@ -244,7 +246,7 @@ class SecurityHeaders:
                     (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"no-referrer"),
                 ]
-                if scope["path"].startswith("/console"):
+                if scope["path"].startswith("/console") or scope["path"] in ("/", "/chat/send", "/chat/history"):
                     headers += [
                         (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
                         (b"cache-control", b"no-store"),
@@ -285,6 +287,7 @@ def create_app(
     clock: Clock = utcnow,
     run_sync: bool = True,
     rasa: RasaClient | None = None,
+    rasa_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Build the app. Nothing connects until a request or the lifespan needs it."""
     settings = settings or load_settings()
@@ -325,13 +328,9 @@ def create_app(
 
         rasa = RasaClient(settings.rasa_url, dev_token(settings))
     app.include_router(console_router(settings, sessions, clock, rasa))
-    app.mount(
-        "/console/static", StaticFiles(directory=str(FilePath(__file__).resolve().parent / "static")), name="static"
-    )
+    app.mount("/static", StaticFiles(directory=str(FilePath(__file__).resolve().parent / "static")), name="static")
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/console", status_code=303)
+    app.include_router(chat_router(settings, sessions, clock, rasa.token, transport=rasa_transport))
 
     def db() -> Iterator[Session]:
         with sessions.begin() as session:

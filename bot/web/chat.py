@@ -1,0 +1,216 @@
+"""The customers' web chat at `/`: a page, and a gateway in front of Rasa's REST channel.
+
+The server, never the browser, chooses each conversation's id: it is issued in an HttpOnly
+cookie signed with CHAT_SECRET, and the gateway forwards messages to Rasa (bound to
+loopback) under that id. A client can neither pick another customer's id nor forge one.
+Messages are size-limited, stripped of control characters and rate-limited per
+conversation and per address. Staff replies and notices, recorded in the conversation by
+Rasa's API, reach the page because it polls its own history.
+"""
+
+# No `from __future__ import annotations`: FastAPI resolves the dependency aliases at run time.
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import Settings
+from bot.status import read_overview
+from bot.text import printable
+from bot.timefmt import format_when
+
+logger = logging.getLogger(__name__)
+
+COOKIE = "oa_chat"
+CHANNEL = "webchat"
+MAX_MESSAGE = 2000  # characters
+HISTORY = 200  # messages shown after a reload
+
+
+def chat_secret(settings: Settings) -> str:
+    """CHAT_SECRET, or in development and tests one generated once and kept under var/."""
+    if settings.chat_secret:
+        return settings.chat_secret
+    path = settings.var_dir / "chat-secret"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def sign(conversation_id: str, key: str) -> str:
+    mac = hmac.new(key.encode(), conversation_id.encode(), hashlib.sha256).hexdigest()
+    return f"{conversation_id}.{mac}"
+
+
+def verify(cookie: str | None, key: str) -> str | None:
+    """The conversation id in a cookie we signed, or None."""
+    if not cookie or len(cookie) > 200 or "." not in cookie:
+        return None
+    conversation_id, _, mac = cookie.rpartition(".")
+    expected = hmac.new(key.encode(), conversation_id.encode(), hashlib.sha256).hexdigest()
+    return conversation_id if hmac.compare_digest(mac, expected) else None
+
+
+@dataclass
+class RateLimiter:
+    """Sliding-window limits, per key, in this process (each web process limits on its own)."""
+
+    limit: int
+    window: float
+    clock: Callable[[], float] = time.monotonic
+    hits: dict[str, deque[float]] = field(default_factory=dict)
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        recent = self.hits.setdefault(key, deque())
+        while recent and recent[0] <= now - self.window:
+            recent.popleft()
+        if len(recent) >= self.limit:
+            return False
+        recent.append(now)
+        if len(self.hits) > 100_000:  # forget idle keys rather than grow without bound
+            for stale in [k for k, v in self.hits.items() if not v]:
+                del self.hits[stale]
+        return True
+
+
+def chat_router(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    clock: Callable[[], datetime],
+    rasa_token: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    per_conversation: RateLimiter | None = None,
+    per_address: RateLimiter | None = None,
+) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+    key = chat_secret(settings)
+    conversations = per_conversation or RateLimiter(limit=20, window=60)
+    addresses = per_address or RateLimiter(limit=120, window=60)
+
+    def conversation_of(request: Request) -> str | None:
+        return verify(request.cookies.get(COOKIE), key)
+
+    def with_cookie(response: Response, conversation_id: str, request: Request) -> Response:
+        response.set_cookie(
+            COOKIE,
+            sign(conversation_id, key),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=7 * 24 * 3600,
+        )
+        return response
+
+    def banner() -> dict[str, Any] | None:
+        try:
+            with sessions() as session:
+                overview = read_overview(session, clock())
+        except SQLAlchemyError:
+            return None
+        if not overview.incidents:
+            return None
+        incident = overview.incidents[0]
+        return {
+            "title": incident.title,
+            "affected": ", ".join(s.name for s in overview.affected),
+            "updated": format_when(incident.updated_at, clock(), settings.tz),
+        }
+
+    @router.get("/")
+    def page(request: Request) -> Response:
+        conversation_id = conversation_of(request) or f"web-{secrets.token_urlsafe(18)}"
+        response = templates.TemplateResponse(request, "chat.html", {"banner": banner()})
+        return with_cookie(response, conversation_id, request)
+
+    def rasa() -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=settings.rasa_url, timeout=httpx.Timeout(30.0), transport=transport)
+
+    @router.post("/chat/send")
+    async def send(request: Request, payload: Annotated[Any, Body()] = None) -> Response:
+        conversation_id = conversation_of(request)
+        if conversation_id is None:
+            return JSONResponse({"detail": "no conversation: reload the page"}, 403)
+        address = request.client.host if request.client else "unknown"
+        # The conversation first: one customer's burst must not use up an address that many
+        # customers share (mobile carriers put thousands behind one). The address limit
+        # catches a client that keeps minting new conversations.
+        if not conversations.allow(conversation_id) or not addresses.allow(address):
+            return JSONResponse({"detail": "Too many messages. Please wait a minute and try again."}, 429)
+        message = payload.get("message") if isinstance(payload, dict) else None
+        if not isinstance(message, str):
+            return JSONResponse({"detail": 'send {"message": "..."}'}, 400)
+        if len(message) > MAX_MESSAGE:
+            return JSONResponse({"detail": f"Messages are limited to {MAX_MESSAGE} characters."}, 413)
+        text = printable(message)
+        try:
+            async with rasa() as client:
+                response = await client.post(
+                    "/webhooks/rest/webhook",
+                    json={"sender": conversation_id, "message": text, "input_channel": CHANNEL},
+                )
+            response.raise_for_status()
+            replies = response.json()
+        except (httpx.HTTPError, ValueError):
+            logger.warning("the assistant did not answer a web chat message")
+            return JSONResponse(
+                {"detail": "The assistant is not answering right now. Please try again in a minute."}, 503
+            )
+        return JSONResponse([_reply(r) for r in replies if isinstance(r, dict)])
+
+    @router.get("/chat/history")
+    async def history(request: Request) -> Response:
+        conversation_id = conversation_of(request)
+        if conversation_id is None:
+            return JSONResponse([])
+        try:
+            async with rasa() as client:
+                response = await client.get(
+                    f"/conversations/{quote(conversation_id, safe='')}/tracker", params={"token": rasa_token}
+                )
+            response.raise_for_status()
+            events = response.json().get("events") or []
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return JSONResponse({"detail": "history unavailable"}, 503)
+        messages: list[dict[str, Any]] = []
+        titles: dict[str, str] = {}  # a quick reply's payload -> the title the customer clicked
+        for event in events:
+            if event.get("event") == "user" and event.get("text"):
+                text = str(event["text"])
+                messages.append({"who": "you", "text": titles.get(text, text)})
+            elif event.get("event") == "bot" and (event.get("text") or (event.get("data") or {}).get("buttons")):
+                data = event.get("data") or {}
+                reply = _reply({"text": event.get("text") or "", "buttons": data.get("buttons")})
+                titles = {b["payload"]: b["title"] for b in reply["buttons"]} or titles
+                messages.append(reply)
+        return JSONResponse(messages[-HISTORY:])
+
+    return router
+
+
+def _reply(raw: dict[str, Any]) -> dict[str, Any]:
+    buttons = [
+        {"title": str(b.get("title", ""))[:100], "payload": str(b.get("payload", ""))[:200]}
+        for b in raw.get("buttons") or []
+        if isinstance(b, dict)
+    ]
+    return {"who": "assistant", "text": str(raw.get("text") or ""), "buttons": buttons}

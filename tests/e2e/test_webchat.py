@@ -1,0 +1,104 @@
+"""The customers' web chat in a real headless Chromium on a phone-sized screen, against the real
+web app, Rasa server and action server: banner, answers, quick replies, history across a
+reload, staff replies arriving, and no way into another customer's conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.settings import PROJECT_ROOT
+from bot.web.chat import COOKIE, chat_secret, verify
+from bot.web.console import RasaClient
+from tests.e2e.conftest import Assistant
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = PROJECT_ROOT / "results" / "browser-chat"
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def web(demo_assistant: Assistant) -> Iterator[str]:
+    if not CHROMIUM.is_file():
+        pytest.skip("Debian's chromium is not installed (make browser installs it when run as root)")
+    demo_assistant.servers.start_web()
+    try:
+        yield demo_assistant.servers.web_url
+    finally:
+        demo_assistant.servers.stop("web")
+
+
+def test_customer_chats_on_a_phone_and_keeps_the_conversation(demo_assistant: Assistant, web: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    settings = demo_assistant.servers.settings
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        customer = browser.new_context(viewport=PHONE)
+        page = customer.new_page()
+        page.goto(web + "/")
+        expect(page.get_by_role("status", name="Current outage")).to_contain_text("Back-end systems outage")
+        page.screenshot(path=str(SCREENSHOTS / "1-open.png"))
+
+        page.get_by_label("Your message").fill("I can't top up my phone")
+        page.keyboard.press("Enter")  # keyboard only
+        expect(page.locator("#log")).to_contain_text("auto-renew", timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "2-answer.png"), full_page=True)
+
+        # A time-critical question gets the answer and an offer of a person as quick replies.
+        page.get_by_label("Your message").fill("job interview call today and I can't set up call forwarding")
+        page.get_by_role("button", name="Send").click()
+        quick = page.get_by_role("button", name="No, thanks")
+        expect(quick).to_be_visible(timeout=30_000)
+        quick.click()
+        expect(page.locator("#log li.you").last).to_have_text("No, thanks", timeout=30_000)
+        expect(page.locator("#log li.assistant").last).to_contain_text("No worries")
+        page.screenshot(path=str(SCREENSHOTS / "3-quick-reply.png"), full_page=True)
+
+        page.reload()
+        expect(page.locator("#log")).to_contain_text("I can't top up my phone", timeout=15_000)
+        expect(page.locator("#log")).to_contain_text("auto-renew")
+        expect(page.locator("#log li.you").last).to_have_text("No, thanks")  # the title, not "/deny"
+        page.screenshot(path=str(SCREENSHOTS / "4-after-reload.png"), full_page=True)
+
+        cookie = next(c for c in customer.cookies() if c["name"] == COOKIE)
+        assert cookie["httpOnly"]
+        conversation = verify(cookie["value"], chat_secret(settings))
+        assert conversation is not None
+
+        # A staff reply from the console's push path appears in the open window.
+        # (in a thread of its own: Playwright's sync API keeps an event loop in this one)
+        staff = RasaClient(settings.rasa_url, demo_assistant.token)
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, staff.reply(conversation, "Kia ora, Aroha from support.")).result(timeout=30)
+        expect(page.locator("#log")).to_contain_text("Aroha from support", timeout=15_000)
+        page.screenshot(path=str(SCREENSHOTS / "5-staff-reply.png"), full_page=True)
+
+        # Another customer cannot see or continue this conversation, even holding its raw id.
+        other = browser.new_context(viewport=PHONE)
+        other.add_cookies([{"name": COOKIE, "value": conversation, "url": web}])
+        stranger = other.new_page()
+        stranger.goto(web + "/")
+        stranger.wait_for_timeout(1500)  # one history poll
+        expect(stranger.locator("#log li")).to_have_count(0)
+        stranger.get_by_label("Your message").fill("is my broadband affected?")
+        stranger.keyboard.press("Enter")
+        expect(stranger.locator("#log")).to_contain_text("Broadband", timeout=30_000)
+        stranger.screenshot(path=str(SCREENSHOTS / "6-other-customer.png"), full_page=True)
+        theirs = next(c for c in other.cookies() if c["name"] == COOKIE and c["value"] != conversation)
+        assert verify(theirs["value"], chat_secret(settings)) != conversation
+        browser.close()
+
+    events = demo_assistant.tracker(conversation)["events"]
+    texts = [e.get("text") or "" for e in events if e.get("event") == "user"]
+    assert "is my broadband affected?" not in texts  # the stranger's message went elsewhere
+    assert len(list(SCREENSHOTS.iterdir())) == 6

@@ -1,0 +1,157 @@
+"""The web chat gateway over real HTTP (Rasa replaced by an httpx.MockTransport; the browser
+test uses the real one): server-chosen signed ids, limits, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from bot.settings import Settings, load_settings
+from bot.web.app import create_app
+from bot.web.chat import COOKIE, RateLimiter, sign, verify
+from bot.web.console import RasaClient
+from tests.conftest import NOW, serve_in_thread
+
+
+class FakeRasa:
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.down = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("down", request=request)
+        if request.url.path == "/webhooks/rest/webhook":
+            body = json.loads(request.content)
+            self.received.append(body)
+            return httpx.Response(
+                200,
+                json=[
+                    {
+                        "recipient_id": body["sender"],
+                        "text": f"echo: {body['message']}",
+                        "buttons": [{"title": "Top-up", "payload": "/top_up"}],
+                    }
+                ],
+            )
+        sender = request.url.path.split("/")[2]
+        events = [
+            {"event": "user", "text": m["message"]}
+            for m in self.received
+            if m["sender"] == httpx.URL("http://x/" + sender).path.strip("/")
+        ]
+        return httpx.Response(200, json={"events": events})
+
+
+@pytest.fixture
+def rasa() -> FakeRasa:
+    return FakeRasa()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings({"VAR_DIR": str(tmp_path), "CHAT_SECRET": "s" * 40}, dotenv_path=Path("/nonexistent"))
+
+
+@pytest.fixture
+def chat(settings: Settings, engine: Engine, demo: int, rasa: FakeRasa) -> Iterator[str]:
+    client = RasaClient("http://rasa.test", "tok", httpx.MockTransport(rasa))
+    app = create_app(
+        settings, engine, clock=lambda: NOW, run_sync=False, rasa=client, rasa_transport=httpx.MockTransport(rasa)
+    )
+    with serve_in_thread(app) as url:
+        yield url
+
+
+def visitor(url: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=10)
+    assert client.get("/").status_code == 200
+    return client
+
+
+def test_signed_ids_verify_and_forgeries_do_not() -> None:
+    cookie = sign("web-abc", "k" * 32)
+    assert verify(cookie, "k" * 32) == "web-abc"
+    assert verify(cookie, "other-key" * 4) is None
+    assert verify("web-abc", "k" * 32) is None
+    assert verify("web-abc." + "0" * 64, "k" * 32) is None
+    assert verify(None, "k") is None and verify("x" * 500, "k") is None
+
+
+def test_the_page_issues_a_signed_httponly_id_and_shows_the_incident(chat: str) -> None:
+    response = httpx.get(chat + "/")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=web-") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "Back-end systems outage after failed maintenance" in response.text and 'role="status"' in response.text
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_messages_go_to_rasa_under_the_server_chosen_id_only(chat: str, rasa: FakeRasa) -> None:
+    alice = visitor(chat)
+    reply = alice.post("/chat/send", json={"message": "I can't top up", "sender": "someone-else"})
+    assert reply.status_code == 200
+    assert reply.json() == [
+        {"who": "assistant", "text": "echo: I can't top up", "buttons": [{"title": "Top-up", "payload": "/top_up"}]}
+    ]
+    (sent,) = rasa.received
+    alice_id = verify(alice.cookies[COOKIE], "s" * 40)
+    assert sent["sender"] == alice_id and sent["input_channel"] == "webchat"
+
+    mallory = httpx.Client(base_url=chat, timeout=10)
+    mallory.cookies.set(COOKIE, alice_id or "")  # the raw id, unsigned
+    assert mallory.post("/chat/send", json={"message": "hi"}).status_code == 403
+    assert mallory.get("/chat/history").json() == []
+    page = mallory.get("/")  # a forged cookie is replaced by an id of the server's choosing
+    issued = page.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    assert verify(issued, "s" * 40) not in (None, alice_id)
+    mallory.cookies.clear()
+    mallory.cookies.set(COOKIE, issued)
+    assert mallory.get("/chat/history").json() == []
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [
+        (b"{not json", 400),
+        (json.dumps({"message": 5}).encode(), 400),
+        (json.dumps([1]).encode(), 400),
+        (json.dumps({"message": "x" * 2001}).encode(), 413),
+    ],
+)
+def test_bad_messages_get_clear_errors(chat: str, content: bytes, status: int) -> None:
+    response = visitor(chat).post("/chat/send", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == status and response.json()["detail"]
+
+
+def test_control_characters_are_stripped(chat: str, rasa: FakeRasa) -> None:
+    visitor(chat).post("/chat/send", json={"message": "top\x00 up\x07 please\r\n"})
+    assert rasa.received[-1]["message"] == "top up please"
+
+
+def test_a_burst_of_1000_is_limited_without_affecting_others(chat: str, rasa: FakeRasa) -> None:
+    flooder, neighbour = visitor(chat), visitor(chat)
+    codes = [flooder.post("/chat/send", json={"message": f"spam {i}"}).status_code for i in range(1000)]
+    assert codes.count(200) == 20 and codes.count(429) == 980
+    assert neighbour.post("/chat/send", json={"message": "I can't top up"}).status_code == 200
+    assert len(rasa.received) == 21  # the limited messages never reached Rasa
+
+
+def test_rasa_down_gets_a_clear_503(chat: str, rasa: FakeRasa) -> None:
+    rasa.down = True
+    response = visitor(chat).post("/chat/send", json={"message": "hello"})
+    assert response.status_code == 503 and "not answering" in response.json()["detail"]
+
+
+def test_rate_limiter_window_slides() -> None:
+    now = [0.0]
+    limiter = RateLimiter(limit=2, window=10, clock=lambda: now[0])
+    assert limiter.allow("a") and limiter.allow("a") and not limiter.allow("a")
+    assert limiter.allow("b")
+    now[0] = 10.5
+    assert limiter.allow("a")
