@@ -53,6 +53,8 @@ def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
         "STATE_TTL_SECONDS": "0",
         "STATUSPAGE_URL": "",
         "STATUSPAGE_WEBHOOK_SECRET": "",
+        # No social channel unless a test configures one.
+        **{var: "" for required, optional in SOCIAL.values() for var in (*required.values(), *optional.values())},
         "PYTHONUNBUFFERED": "1",
         **overrides,
     }
@@ -88,11 +90,62 @@ def rasa_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[
     return env
 
 
+# Each social channel, with the environment variables that configure it (required first).
+SOCIAL = {
+    "bot.channels.SignedFacebookInput": (
+        {"verify": "FACEBOOK_VERIFY", "secret": "FACEBOOK_SECRET", "page-access-token": "FACEBOOK_PAGE_ACCESS_TOKEN"},
+        {"api_base": "FACEBOOK_API_BASE"},
+    ),
+    "bot.channels.SignedTelegramInput": (
+        {
+            "access_token": "TELEGRAM_ACCESS_TOKEN",
+            "verify": "TELEGRAM_VERIFY",
+            "webhook_url": "TELEGRAM_WEBHOOK_URL",
+            "secret_token": "TELEGRAM_SECRET_TOKEN",
+        },
+        {"api_base": "TELEGRAM_API_BASE"},
+    ),
+    "bot.channels.SignedTwilioInput": (
+        {
+            "account_sid": "TWILIO_ACCOUNT_SID",
+            "auth_token": "TWILIO_AUTH_TOKEN",
+            "twilio_number": "TWILIO_NUMBER",
+            "webhook_url": "TWILIO_WEBHOOK_URL",
+        },
+        {"api_base": "TWILIO_API_BASE"},
+    ),
+}
+
+
+def write_credentials(settings: Settings, env: Mapping[str, str]) -> Path:
+    """Rasa's credentials file for this run: the REST channel always, and each social channel
+    whose variables are all set. Half-configured channels are an error, not silently off."""
+    import yaml
+
+    channels: dict[str, Any] = {"bot.rasa_addons.SafeRestInput": None}
+    for channel, (required, optional) in SOCIAL.items():
+        present = {key: env.get(var, "").strip() for key, var in required.items()}
+        if not any(present.values()):
+            continue
+        missing = [required[k] for k, v in present.items() if not v]
+        if missing:
+            raise ConfigurationError(f"{channel.rsplit('.', 1)[1]}: set {', '.join(missing)} too, or none of them")
+        extra = {key: env[var] for key, var in optional.items() if env.get(var, "").strip()}
+        channels[channel] = present | extra
+    path = settings.var_dir / "credentials.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(channels, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
 def action_server_command(settings: Settings, python: str = sys.executable) -> list[str]:
     return [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_port)]
 
 
-def rasa_command(settings: Settings, token: str, rasa_bin: str | Path, model: Path = MODEL) -> list[str]:
+def rasa_command(
+    settings: Settings, token: str, rasa_bin: str | Path, model: Path = MODEL, credentials: Path | None = None
+) -> list[str]:
     return [
         str(rasa_bin),
         "run",
@@ -101,7 +154,7 @@ def rasa_command(settings: Settings, token: str, rasa_bin: str | Path, model: Pa
         "--endpoints",
         str(PROJECT_ROOT / "bot" / "endpoints.yml"),
         "--credentials",
-        str(PROJECT_ROOT / "bot" / "credentials.yml"),
+        str(credentials or PROJECT_ROOT / "bot" / "credentials.yml"),
         "--port",
         str(settings.rasa_port),
         "--interface",
@@ -160,8 +213,11 @@ class Servers:
             raise OutageAssistantError(f"no trained model at {MODEL}; run `make train`")
         if not self.rasa_bin.is_file():
             raise OutageAssistantError(f"Rasa not found at {self.rasa_bin}; run `make setup`")
+        credentials = write_credentials(self.settings, self.env)
         proc = self._spawn(
-            "rasa", rasa_command(self.settings, self.token, self.rasa_bin), rasa_env(self.settings, self.env)
+            "rasa",
+            rasa_command(self.settings, self.token, self.rasa_bin, credentials=credentials),
+            rasa_env(self.settings, self.env),
         )
         # /status answers only once the model has loaded; "/" answers before that.
         wait_for(f"{self.rasa_url}/status?token={self.token}", timeout, [proc])

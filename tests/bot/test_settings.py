@@ -50,8 +50,14 @@ def test_placeholder_token_refused_outside_development(token: str) -> None:
 
 
 def test_real_token_accepted_in_production() -> None:
-    s = load_settings({"APP_ENV": "production", "RASA_AUTH_TOKEN": "k3J9x-long-random"}, dotenv_path=NO_FILE)
-    assert s.rasa_auth_token == "k3J9x-long-random"
+    env = {"APP_ENV": "production", "RASA_AUTH_TOKEN": "k3J9x-long-random", "CHAT_SECRET": "q8-also-long-random"}
+    s = load_settings(env, dotenv_path=NO_FILE)
+    assert s.rasa_auth_token == "k3J9x-long-random" and s.chat_secret == "q8-also-long-random"
+
+
+def test_production_needs_a_chat_secret() -> None:
+    with pytest.raises(ConfigurationError, match="CHAT_SECRET"):
+        load_settings({"APP_ENV": "production", "RASA_AUTH_TOKEN": "k3J9x-long-random"}, dotenv_path=NO_FILE)
 
 
 @pytest.mark.parametrize(
@@ -78,3 +84,26 @@ def test_live_state_defaults(tmp_path: Path) -> None:
     assert s.web_port == 8000 and s.state_ttl == 5.0 and s.statuspage_url is None
     assert s.rasa_url == "http://127.0.0.1:6006"  # the notifier follows RASA_PORT
     assert "telegram" in s.notify_push_channels and "rest" not in s.notify_push_channels
+
+
+def test_social_channels_are_written_only_when_configured(tmp_path: Path) -> None:
+    import yaml
+
+    from bot.errors import ConfigurationError as Refused
+    from bot.servers import write_credentials
+
+    settings = load_settings({"VAR_DIR": str(tmp_path)}, dotenv_path=NO_FILE)
+    plain = yaml.safe_load(write_credentials(settings, {}).read_text(encoding="utf-8"))
+    assert plain == {"bot.rasa_addons.SafeRestInput": None}
+    env = {
+        "TWILIO_ACCOUNT_SID": "AC1",
+        "TWILIO_AUTH_TOKEN": "t",
+        "TWILIO_NUMBER": "+64",
+        "TWILIO_WEBHOOK_URL": "https://x/w",
+    }
+    twilio = yaml.safe_load(write_credentials(settings, env).read_text(encoding="utf-8"))
+    assert twilio["bot.channels.SignedTwilioInput"]["webhook_url"] == "https://x/w"
+    with pytest.raises(Refused, match="TELEGRAM_SECRET_TOKEN"):
+        write_credentials(
+            settings, {"TELEGRAM_ACCESS_TOKEN": "1:a", "TELEGRAM_VERIFY": "b", "TELEGRAM_WEBHOOK_URL": "u"}
+        )

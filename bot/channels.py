@@ -1,0 +1,184 @@
+"""Social channels for Rasa (loaded by the Rasa process, like bot/rasa_addons.py).
+
+Rasa's own Facebook, Telegram and Twilio connectors, with two additions:
+- every webhook's signature is checked before anything else runs (Rasa 3.6 checks only
+  Facebook's, answers a bad one with 200 "not validated", and checks neither Telegram's
+  secret token nor Twilio's request signature), and a bad one gets 403;
+- `api_base` (optional) points the connector's outgoing API calls somewhere else: a
+  regional endpoint, or a fake one on loopback in the tests.
+Credentials come from the environment through bot/credentials.yml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.bot.api import TelegramAPIServer
+from fbmessenger import MessengerClient
+from rasa.core.channels.facebook import FacebookInput
+from rasa.core.channels.telegram import TelegramInput, TelegramOutput
+from rasa.core.channels.twilio import TwilioInput, TwilioOutput
+from sanic import response
+from sanic.request import Request
+from twilio.request_validator import RequestValidator
+
+logger = logging.getLogger(__name__)
+
+
+def _refuse(reason: str) -> Any:
+    logger.warning("webhook refused: %s", reason)
+    return response.json({"detail": reason}, status=403)
+
+
+class SignedTelegramInput(TelegramInput):  # type: ignore[misc]
+    """Telegram, with the `X-Telegram-Bot-Api-Secret-Token` that setWebhook registered."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "telegram"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> SignedTelegramInput:
+        credentials = credentials or {}
+        channel = cls(
+            credentials.get("access_token"),
+            credentials.get("verify"),
+            credentials.get("webhook_url"),
+        )
+        channel.secret_token = str(credentials.get("secret_token") or "")
+        channel.api_base = credentials.get("api_base") or None
+        if not channel.secret_token:
+            raise ValueError("telegram: set secret_token (TELEGRAM_SECRET_TOKEN); unsigned webhooks are refused")
+        return channel
+
+    def get_output_channel(self) -> TelegramOutput:
+        channel = TelegramOutput.__new__(_LocalTelegramOutput)
+        server = TelegramAPIServer.from_base(self.api_base) if self.api_base else None
+        Bot.__init__(channel, self.access_token, **({"server": server} if server else {}))
+        # aiogram 2 predates setWebhook's secret_token, so the call is made by hand. It runs in
+        # a loop of its own before the server starts; its HTTP session is closed afterwards so
+        # that the server's loop opens a fresh one (a session outlives its loop otherwise).
+        payload = {"url": self.webhook_url, "secret_token": self.secret_token}
+
+        async def register() -> None:
+            try:
+                await channel.request("setWebhook", payload)
+            finally:
+                await channel.session.close()
+
+        asyncio.run(register())
+        return channel
+
+    def blueprint(self, on_new_message: Any) -> Any:
+        bp = super().blueprint(on_new_message)
+
+        @bp.middleware("request")  # type: ignore[misc]
+        async def check(request: Request) -> Any:
+            if request.method != "POST":
+                return None
+            sent = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(sent.encode(), self.secret_token.encode()):
+                return _refuse("telegram: wrong or missing secret token")
+            return None
+
+        return bp
+
+
+class _LocalTelegramOutput(TelegramOutput):  # type: ignore[misc]
+    """TelegramOutput built by SignedTelegramInput (its own __init__ cannot take a server)."""
+
+
+class SignedFacebookInput(FacebookInput):  # type: ignore[misc]
+    """Facebook Messenger; a bad `X-Hub-Signature` gets 403 rather than Rasa's 200."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "facebook"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> SignedFacebookInput:
+        credentials = credentials or {}
+        channel = cls(credentials.get("verify"), credentials.get("secret"), credentials.get("page-access-token"))
+        api_base = credentials.get("api_base")
+        if api_base:
+            _point_messenger_at(str(api_base))
+        return channel
+
+    def blueprint(self, on_new_message: Any) -> Any:
+        bp = super().blueprint(on_new_message)
+
+        @bp.middleware("request")  # type: ignore[misc]
+        async def check(request: Request) -> Any:
+            if request.method != "POST":
+                return None
+            signature = request.headers.get("X-Hub-Signature") or ""
+            if not self.validate_hub_signature(self.fb_secret, request.body, signature):
+                return _refuse("facebook: wrong or missing X-Hub-Signature")
+            return None
+
+        return bp
+
+
+def _point_messenger_at(base: str) -> None:
+    """fbmessenger builds its Graph URL in __init__; set it after, for every client."""
+    original = MessengerClient.__init__
+    if getattr(original, "_outage_base", None) == base:
+        return
+
+    def init(self: MessengerClient, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.graph_url = base.rstrip("/")
+
+    init._outage_base = base  # type: ignore[attr-defined]
+    MessengerClient.__init__ = init  # type: ignore[method-assign]
+
+
+class SignedTwilioInput(TwilioInput):  # type: ignore[misc]
+    """Twilio SMS (and WhatsApp through Twilio), with `X-Twilio-Signature` checked against the
+    public webhook URL that Twilio calls (`webhook_url`; proxies change the URL we see)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "twilio"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> SignedTwilioInput:
+        credentials = credentials or {}
+        channel = cls(credentials.get("account_sid"), credentials.get("auth_token"), credentials.get("twilio_number"))
+        channel.webhook_url = str(credentials.get("webhook_url") or "")
+        channel.api_base = credentials.get("api_base") or None
+        if not channel.webhook_url:
+            raise ValueError("twilio: set webhook_url (TWILIO_WEBHOOK_URL), the URL Twilio posts to")
+        return channel
+
+    def get_output_channel(self) -> TwilioOutput:
+        channel = TwilioOutput(self.account_sid, self.auth_token, self.twilio_number)
+        if self.api_base:
+            channel.api.base_url = str(self.api_base).rstrip("/")
+        return channel
+
+    def blueprint(self, on_new_message: Any) -> Any:
+        bp = super().blueprint(on_new_message)
+        validator = RequestValidator(self.auth_token or "")
+
+        @bp.middleware("request")  # type: ignore[misc]
+        async def check(request: Request) -> Any:
+            if request.method != "POST":
+                return None
+            params = {k: v[0] if isinstance(v, list) else v for k, v in (request.form or {}).items()}
+            signature = request.headers.get("X-Twilio-Signature", "")
+            if not signature or not validator.validate(self.webhook_url, params, signature):
+                return _refuse("twilio: wrong or missing X-Twilio-Signature")
+            return None
+
+        return bp
+
+
+def facebook_signature(secret: str, body: bytes) -> str:
+    """What Facebook sends in X-Hub-Signature (the tests sign with it)."""
+    return "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
