@@ -79,8 +79,13 @@ def test_customer_chats_on_a_phone_and_keeps_the_conversation(demo_assistant: As
         # (in a thread of its own: Playwright's sync API keeps an event loop in this one)
         staff = RasaClient(settings.rasa_url, demo_assistant.token)
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, staff.reply(conversation, "Kia ora, Aroha from support.")).result(timeout=30)
+            pool.submit(
+                asyncio.run,
+                staff.reply(conversation, "Kia ora, Aroha from support. Updates: https://status.example.co.nz/x"),
+            ).result(timeout=30)
         expect(page.locator("#log")).to_contain_text("Aroha from support", timeout=15_000)
+        link = page.locator("#log a[href='https://status.example.co.nz/x']")
+        expect(link).to_have_count(1)  # addresses become links, text stays text
         page.screenshot(path=str(SCREENSHOTS / "5-staff-reply.png"), full_page=True)
 
         # Another customer cannot see or continue this conversation, even holding its raw id.

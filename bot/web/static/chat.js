@@ -9,10 +9,27 @@
   let shown = 0;
   let busy = false;
 
+  // Plain text, with http(s) addresses made into links; nothing is ever parsed as HTML.
+  function fill(element, text) {
+    const parts = String(text || "").split(/(https?:\/\/[^\s<>"']+)/);
+    parts.forEach(function (part, i) {
+      if (i % 2 === 1) {
+        const link = document.createElement("a");
+        link.href = part;
+        link.textContent = part;
+        link.rel = "noopener noreferrer";
+        link.target = "_blank";
+        element.appendChild(link);
+      } else {
+        element.appendChild(document.createTextNode(part));
+      }
+    });
+  }
+
   function add(message) {
     const item = document.createElement("li");
     item.className = message.who === "you" ? "you" : "assistant";
-    item.textContent = message.text || "";  // text, never HTML
+    fill(item, message.text);
     (message.buttons || []).forEach(function (b) {
       const button = document.createElement("button");
       button.type = "button";
