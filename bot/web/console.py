@@ -8,6 +8,7 @@ text cannot run in a staff browser.
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at run time.
 
+import functools
 import hmac
 import logging
 import secrets
@@ -22,7 +23,7 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,6 +142,11 @@ def console_router(
         return ""
 
     templates.env.globals.update(when=when, waited=waited, stamp=stamp)
+
+    @functools.cache
+    def tracker_store() -> Engine:
+        """Rasa's tracker store, read-only, for the overview; one engine, made on first use."""
+        return make_engine(settings.tracker_store_url)
 
     def db() -> Iterator[Session]:
         with sessions.begin() as session:
@@ -386,7 +392,7 @@ def console_router(
     @router.get("/overview")
     def overview(request: Request, session: Db, state: Staff, hours: int = 24) -> HTMLResponse:
         hours = max(1, min(hours, 24 * 14))
-        stats = conversation_stats(settings, session, clock(), hours)
+        stats = conversation_stats(tracker_store(), session, clock(), hours)
         return page(request, "overview.html", state, stats=stats, hours=hours)
 
     # --- admin: incidents and staff -------------------------------------------------------------
@@ -517,7 +523,7 @@ def console_router(
     return router
 
 
-def conversation_stats(settings: Settings, session: Session, now: datetime, hours: int) -> dict[str, Any]:
+def conversation_stats(tracker_store: Engine, session: Session, now: datetime, hours: int) -> dict[str, Any]:
     """Figures for the overview, from Rasa's tracker store and our escalations."""
     since = now - timedelta(hours=hours)
     escalated = {
@@ -530,15 +536,8 @@ def conversation_stats(settings: Settings, session: Session, now: datetime, hour
     fallbacks = messages = 0
     available = True
     try:
-        engine = make_engine(settings.tracker_store_url)
-        try:
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    text(USER_EVENTS),
-                    {"t": since.timestamp()},
-                ).all()
-        finally:
-            engine.dispose()
+        with tracker_store.connect() as conn:
+            rows = conn.execute(text(USER_EVENTS), {"t": since.timestamp()}).all()
     except SQLAlchemyError:
         rows, available = [], False
     for sender, intent, stamp in rows:
