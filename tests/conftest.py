@@ -77,25 +77,34 @@ def _postgres_available() -> str | None:
         return f"PostgreSQL not reachable at {POSTGRES_URL} ({exc.__class__.__name__}); set TEST_POSTGRES_URL"
 
 
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    """A fresh schema on the real PostgreSQL server, dropped afterwards."""
+@contextlib.contextmanager
+def pg_schema(prefix: str = "t") -> Iterator[str]:
+    """A fresh schema on the real PostgreSQL server (skips the test without one), dropped afterwards."""
     reason = _postgres_available()
     if reason:
         pytest.skip(reason)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
     try:
-        upgrade(eng)
-        yield eng
+        yield schema
     finally:
-        eng.dispose()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A fresh, migrated schema on the real PostgreSQL server."""
+    with pg_schema() as schema:
+        eng = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+        try:
+            upgrade(eng)
+            yield eng
+        finally:
+            eng.dispose()
 
 
 @contextlib.contextmanager

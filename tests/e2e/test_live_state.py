@@ -12,7 +12,7 @@ from contextlib import contextmanager, suppress
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bot import operators
 from bot.db import make_engine, make_session_factory
@@ -22,7 +22,7 @@ from bot.migrate import upgrade
 from bot.models import Incident, Notification
 from bot.servers import free_port
 from bot.store import utcnow
-from tests.conftest import POSTGRES_URL, _postgres_available
+from tests.conftest import pg_schema
 from tests.e2e.conftest import Assistant, load_now
 
 pytestmark = pytest.mark.e2e
@@ -218,43 +218,34 @@ class Proxy:
 def test_postgres_stopped_answers_last_known_state_then_recovers(assistant: Assistant) -> None:
     """The action server on PostgreSQL; the server goes away mid-conversation. Answers keep
     the last known state with its time and a warning; when it is back, fresh state returns."""
-    reason = _postgres_available()
-    if reason:
-        pytest.skip(reason)
-    schema = f"e2e_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    proxy = Proxy(("127.0.0.1", 5432))
-    url = f"postgresql://127.0.0.1:{proxy.port}/test?options=-csearch_path%3D{schema}&connect_timeout=2"
-    pg = make_engine(url)
-    try:
-        upgrade(pg)
-        load_now(pg, assistant.servers.settings)
-        pg.dispose()
-        with restarted_actions(assistant, DATABASE_URL=url, STATE_TTL_SECONDS="1"):
-            me = sender()
-            fresh = assistant.say(me, "I can't top up my phone")
-            assert "Prepaid top-up is down" in fresh and STALE not in fresh
+    with pg_schema("e2e") as schema:
+        proxy = Proxy(("127.0.0.1", 5432))
+        url = f"postgresql://127.0.0.1:{proxy.port}/test?options=-csearch_path%3D{schema}&connect_timeout=2"
+        pg = make_engine(url)
+        try:
+            upgrade(pg)
+            load_now(pg, assistant.servers.settings)
+            pg.dispose()
+            with restarted_actions(assistant, DATABASE_URL=url, STATE_TTL_SECONDS="1"):
+                me = sender()
+                fresh = assistant.say(me, "I can't top up my phone")
+                assert "Prepaid top-up is down" in fresh and STALE not in fresh
+                proxy.stop()
+                time.sleep(1.5)  # past the TTL
+                reply = assistant.say(me, "top up still not working")
+                assert "Prepaid top-up is down" in reply and STALE in reply
+                assert "what we knew" in reply and "today" in reply.split(STALE)[1]  # "what we knew 2:05 pm today"
+
+                proxy = Proxy(("127.0.0.1", 5432), port=proxy.port)  # the server is back
+
+                def fresh_again() -> str | None:
+                    reply = assistant.say(me, "and now? top up?")
+                    return reply if "Prepaid top-up is down" in reply and STALE not in reply else None
+
+                eventually(fresh_again, 15)
+        finally:
             proxy.stop()
-            time.sleep(1.5)  # past the TTL
-            reply = assistant.say(me, "top up still not working")
-            assert "Prepaid top-up is down" in reply and STALE in reply
-            assert "what we knew" in reply and "today" in reply.split(STALE)[1]  # "what we knew 2:05 pm today"
-
-            proxy = Proxy(("127.0.0.1", 5432), port=proxy.port)  # the server is back
-
-            def fresh_again() -> str | None:
-                reply = assistant.say(me, "and now? top up?")
-                return reply if "Prepaid top-up is down" in reply and STALE not in reply else None
-
-            eventually(fresh_again, 15)
-    finally:
-        proxy.stop()
-        pg.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+            pg.dispose()
 
 
 # --- notify_me --------------------------------------------------------------------------------
