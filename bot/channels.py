@@ -165,4 +165,3 @@ class SignedTwilioInput(TwilioInput):  # type: ignore[misc]
             return bool(signature) and bool(validator.validate(self.webhook_url, params, signature))
 
         return _guarded(super().blueprint(on_new_message), signed, "twilio: wrong or missing X-Twilio-Signature")
-
