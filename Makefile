@@ -10,7 +10,7 @@ RASA_VENV := .venv-rasa
 PYTHON := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 MODEL := models/outage-assistant.tar.gz
-TRAIN_INPUTS := config.yml bot/domain.yml bot/rasa_addons.py bot/minilm.py $(shell find data -name '*.yml' 2>/dev/null)
+TRAIN_INPUTS := config.yml bot/domain.yml bot/rasa_addons.py bot/encoders.py $(shell find data -name '*.yml' 2>/dev/null)
 export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -39,6 +39,7 @@ $(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
 	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/rasa.txt -c requirements/rasa-constraints.txt
 	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/rasa-extras.txt
+	$(RASA_VENV)/bin/python -m bot.encoders prepare
 	@touch $@
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed

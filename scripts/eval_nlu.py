@@ -29,30 +29,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the pipeline's own component lives in bot.rasa_addons
 os.chdir(ROOT)
 BENCHMARK = ROOT.parent / "shared" / "benchmarks" / "customer_messages.tsv"
-CHOSEN = "MiniLM embeddings x20 + count vectors + LogisticRegression (config.yml, chosen)"
+CHOSEN = "MiniLM + MPNet embeddings, LogisticRegression C=10 (config.yml, chosen)"
 CANDIDATES: dict[str, tuple[Path, float | None]] = {
     CHOSEN: (ROOT / "config.yml", None),
+    "MiniLM embeddings alone, C=10 (configs/minilm.yml)": (ROOT / "configs" / "minilm.yml", None),
+    "count vectors + MiniLM x20, C=1 (configs/counts-minilm.yml, chosen before)": (
+        ROOT / "configs" / "counts-minilm.yml",
+        None,
+    ),
     "light: count vectors + LogisticRegression (configs/light.yml)": (ROOT / "configs" / "light.yml", None),
     "DIET, 100 epochs (configs/diet.yml)": (ROOT / "configs" / "diet.yml", None),
-    # The embedding weight relative to the count features, swept around the chosen value.
-    **{
-        f"MiniLM embeddings x{scale:g} (config.yml with scale {scale:g})": (ROOT / "config.yml", scale)
-        for scale in (1, 4, 10, 40)
-    },
+    # The classifier's regularisation, swept around the chosen value.
+    **{f"MiniLM + MPNet, C={c:g} (config.yml with C={c:g})": (ROOT / "config.yml", c) for c in (1, 100)},
 }
 
 
-def with_scale(config: Path, scale: float | None, folder: str) -> Path:
-    """The config, or a copy of it with the MiniLMFeaturizer's scale replaced."""
-    if scale is None:
+def with_c(config: Path, c: float | None, folder: str) -> Path:
+    """The config, or a copy of it with the classifier's C replaced."""
+    if c is None:
         return config
     import yaml
 
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
     for component in data["pipeline"]:
-        if component["name"].endswith("MiniLMFeaturizer"):
-            component["scale"] = scale
-    path = Path(folder) / f"scale-{scale:g}.yml"
+        if component["name"].endswith("RobustLogisticRegressionClassifier"):
+            component["C"] = c
+    path = Path(folder) / f"c-{c:g}.yml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
 
@@ -195,8 +197,8 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory() as folder:
             results = {
-                name: asyncio.run(evaluate(with_scale(cfg, scale, folder), sets))
-                for name, (cfg, scale) in CANDIDATES.items()
+                name: asyncio.run(evaluate(with_c(cfg, c, folder), sets))
+                for name, (cfg, c) in CANDIDATES.items()
                 if args.only in name
             }
         saved.parent.mkdir(exist_ok=True)
