@@ -219,6 +219,20 @@ class _Encoder:
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         return ((scores / scores.sum(-1, keepdims=True)) @ vs).transpose(0, 2, 1, 3).reshape(b, n, d)
 
+    # Weight names inside encoder.layer.N, which differ between BERT and MPNet checkpoints:
+    # query, key, value, attention output, attention layer norm.
+    LAYER_NAMES: tuple[str, str, str, str, str]
+
+    def _layers(self, x: Any, bias: Any) -> Any:
+        """The encoder's layers: attention plus residual and norm, then the feed-forward block."""
+        q, k, v, o, norm = self.LAYER_NAMES
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}"
+            attn = self._attention(x, f"{p}.{q}", f"{p}.{k}", f"{p}.{v}", bias)
+            x = self._norm(x + self._dense(attn, f"{p}.{o}"), f"{p}.{norm}")
+            x = self._feed_forward(x, p)
+        return x
+
     def _feed_forward(self, x: Any, prefix: str) -> Any:
         inner = self._dense(x, f"{prefix}.intermediate.dense")
         inner = 0.5 * inner * (1.0 + erf(inner / np.sqrt(2.0)))
@@ -264,6 +278,14 @@ class _Encoder:
 class MiniLM(_Encoder):
     """BERT encoder (all-MiniLM-L6-v2)."""
 
+    LAYER_NAMES = (
+        "attention.self.query",
+        "attention.self.key",
+        "attention.self.value",
+        "attention.output.dense",
+        "attention.output.LayerNorm",
+    )
+
     def __init__(self, model_dir: Path) -> None:
         super().__init__(model_dir)
         self.tokenizer = WordPiece(model_dir / "vocab.txt")
@@ -277,14 +299,7 @@ class MiniLM(_Encoder):
             + w["embeddings.token_type_embeddings.weight"][0]
         )
         x = self._norm(x, "embeddings.LayerNorm")
-        key_mask = self._key_mask(mask)
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}"
-            s = f"{p}.attention.self"
-            attn = self._attention(x, f"{s}.query", f"{s}.key", f"{s}.value", key_mask)
-            x = self._norm(x + self._dense(attn, f"{p}.attention.output.dense"), f"{p}.attention.output.LayerNorm")
-            x = self._feed_forward(x, p)
-        return x
+        return self._layers(x, self._key_mask(mask))
 
 
 def relative_position_bucket(relative: Any, buckets: int = 32, max_distance: int = 128) -> Any:
@@ -301,6 +316,14 @@ def relative_position_bucket(relative: Any, buckets: int = 32, max_distance: int
 
 class MPNet(_Encoder):
     """MPNet encoder (all-mpnet-base-v2): BERT's layers plus a relative-position bias."""
+
+    LAYER_NAMES = (
+        "attention.attn.q",
+        "attention.attn.k",
+        "attention.attn.v",
+        "attention.attn.o",
+        "attention.LayerNorm",
+    )
 
     def __init__(self, model_dir: Path) -> None:
         super().__init__(model_dir)
@@ -319,14 +342,7 @@ class MPNet(_Encoder):
         x = self._norm(x, "embeddings.LayerNorm")
         relative = np.arange(n)[None, :] - np.arange(n)[:, None]
         bias = w["encoder.relative_attention_bias.weight"][relative_position_bucket(relative, self.buckets)]
-        bias = bias.transpose(2, 0, 1)[None, :, :, :] + self._key_mask(mask)
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}"
-            a = f"{p}.attention.attn"
-            attn = self._attention(x, f"{a}.q", f"{a}.k", f"{a}.v", bias)
-            x = self._norm(x + self._dense(attn, f"{a}.o"), f"{p}.attention.LayerNorm")
-            x = self._feed_forward(x, p)
-        return x
+        return self._layers(x, bias.transpose(2, 0, 1)[None, :, :, :] + self._key_mask(mask))
 
 
 ENCODERS: dict[str, tuple[type[_Encoder], Any]] = {"minilm": (MiniLM, minilm_dir), "mpnet": (MPNet, prepare_mpnet)}
