@@ -28,6 +28,8 @@ os.environ["RASA_MAX_CACHE_SIZE"] = "0"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the pipeline's own component lives in bot.rasa_addons
 os.chdir(ROOT)
+from bot.nlu_metrics import accuracy_by_group, bootstrap_interval, difference_interval  # noqa: E402
+
 BENCHMARK = ROOT.parent / "shared" / "benchmarks" / "customer_messages.tsv"
 CHOSEN = "MiniLM + MPNet embeddings, LogisticRegression C=10 (config.yml, chosen)"
 CANDIDATES: dict[str, tuple[Path, float | None]] = {
@@ -66,13 +68,15 @@ def read_holdout() -> list[tuple[str, str]]:
     return [(m.get("intent"), m.get("text")) for m in data.intent_examples]
 
 
-def read_benchmark(path: Path) -> list[tuple[str, str]]:
-    rows = []
+def read_benchmark(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """The benchmark's (intent, text) rows, and each row's source (tweets, complaint titles, ...)."""
+    rows, sources = [], []
     for line in path.read_text(encoding="utf-8").splitlines()[1:]:
         parts = line.split("\t", 2)
         if len(parts) == 3 and parts[2].strip():
             rows.append((parts[1], parts[2]))
-    return rows
+            sources.append(parts[0])
+    return rows, sources
 
 
 def scores(gold: list[str], predicted: list[str]) -> dict[str, float]:
@@ -83,7 +87,9 @@ def scores(gold: list[str], predicted: list[str]) -> dict[str, float]:
     }
 
 
-async def evaluate(config: Path, sets: dict[str, list[tuple[str, str]]]) -> dict[str, object]:
+async def evaluate(
+    config: Path, sets: dict[str, list[tuple[str, str]]], sources: dict[str, list[str]]
+) -> dict[str, object]:
     import logging
 
     from rasa.core.agent import Agent
@@ -116,6 +122,15 @@ async def evaluate(config: Path, sets: dict[str, list[tuple[str, str]]]) -> dict
             result[name] = {
                 "n": len(rows),
                 **{k: round(v, 3) for k, v in scores(gold, raw).items()},
+                "macro_f1_95ci": [round(x, 3) for x in bootstrap_interval(gold, raw)],
+                # Intent names only, kept for the paired comparison between pipelines.
+                "predicted": raw,
+                "accuracy_by_source": {
+                    source: [n, round(acc, 3)]
+                    for source, (n, acc) in accuracy_by_group(sources[name], gold, raw).items()
+                }
+                if name in sources
+                else {},
                 "with_fallback": {k: round(v, 3) for k, v in scores(gold, final).items()},
                 "fallback_rate": round(sum(p == "nlu_fallback" for p in final) / len(final), 3),
                 # Counts only (gold -> predicted), so the docs can say where errors go without quoting messages.
@@ -142,20 +157,22 @@ async def evaluate(config: Path, sets: dict[str, list[tuple[str, str]]]) -> dict
 
 def markdown(results: dict[str, dict[str, object]], sets: dict[str, list[tuple[str, str]]]) -> str:
     lines = [
-        "| pipeline | set | n | macro-F1 | accuracy | macro-F1 after fallback | fallback rate | train s "
-        "| parse ms p50 / p95 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| pipeline | set | n | macro-F1 | 95% interval | minus chosen (95% interval) | accuracy "
+        "| macro-F1 after fallback | fallback rate | train s | parse ms p50 / p95 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    chosen = CHOSEN if CHOSEN in results else next(iter(results))
     for pipeline, res in results.items():
         for name in sets:
             r = res[name]
             assert isinstance(r, dict)
+            versus = "—" if pipeline == chosen else against(r, results[chosen][name], sets[name])  # type: ignore[arg-type]
             lines.append(
-                f"| {pipeline} | {name} | {r['n']} | {r['macro_f1']:.3f} | {r['accuracy']:.3f} | "
+                f"| {pipeline} | {name} | {r['n']} | {r['macro_f1']:.3f} | {interval(r)} | {versus} | "
+                f"{r['accuracy']:.3f} | "
                 f"{r['with_fallback']['macro_f1']:.3f} | {r['fallback_rate']:.1%} | {res['train_seconds']} | "
                 f"{res['parse_ms_p50']} / {res['parse_ms_p95']} |"
             )
-    chosen = CHOSEN if CHOSEN in results else next(iter(results))
     names = list(sets)
     lines += [
         "",
@@ -172,11 +189,38 @@ def markdown(results: dict[str, dict[str, object]], sets: dict[str, list[tuple[s
             f1 = per[n]["per_intent_f1"].get(intent)  # type: ignore[index]
             cells.append("—" if f1 is None else f"{f1:.2f} ({support[n].get(intent, 0)})")
         lines.append(f"| {intent} | " + " | ".join(cells) + " |")
+    by_source = per.get("real customer messages", {}).get("accuracy_by_source")  # type: ignore[attr-defined]
+    if by_source:
+        lines += [
+            "",
+            "Accuracy of the chosen pipeline on the real messages, by where they come from:",
+            "",
+            "| source | n | accuracy |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {source} | {n} | {acc:.3f} |" for source, (n, acc) in by_source.items()]
     if "real customer messages" in per:
         confusions = per["real customer messages"]["top_confusions"]  # type: ignore[index]
         lines += ["", "Most frequent errors on the real messages (gold → predicted: count):", ""]
         lines += [f"- {g} → {p}: {c}" for g, p, c in confusions[:10]]
     return "\n".join(lines)
+
+
+def interval(result: dict[str, object]) -> str:
+    """The bootstrap interval of macro-F1, or a dash for results saved before it was measured."""
+    bounds = result.get("macro_f1_95ci")
+    return f"{bounds[0]:.3f}–{bounds[1]:.3f}" if isinstance(bounds, list) else "—"
+
+
+def against(result: dict[str, object], chosen: dict[str, object], rows: list[tuple[str, str]]) -> str:
+    """Macro-F1 minus the chosen pipeline's on the same messages, with a paired bootstrap interval."""
+    mine, theirs = result.get("predicted"), chosen.get("predicted")
+    if not isinstance(mine, list) or not isinstance(theirs, list):
+        return "—"
+    gold = [g for g, _ in rows]
+    low, high = difference_interval(gold, mine, theirs)
+    delta = float(result["macro_f1"]) - float(chosen["macro_f1"])  # type: ignore[arg-type]
+    return f"{delta:+.3f} ({low:+.3f} to {high:+.3f})"
 
 
 def main() -> None:
@@ -187,8 +231,9 @@ def main() -> None:
     parser.add_argument("--from-json", action="store_true", help="re-render the last results without retraining")
     args = parser.parse_args()
     sets = {"held-out (ours)": read_holdout()}
+    sources: dict[str, list[str]] = {}
     if args.benchmark.is_file():
-        sets["real customer messages"] = read_benchmark(args.benchmark)
+        sets["real customer messages"], sources["real customer messages"] = read_benchmark(args.benchmark)
     else:
         print(f"benchmark not found at {args.benchmark}; evaluating the held-out set only")
     saved = ROOT / "results" / "nlu-evaluation.json"
@@ -197,7 +242,7 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory() as folder:
             results = {
-                name: asyncio.run(evaluate(with_c(cfg, c, folder), sets))
+                name: asyncio.run(evaluate(with_c(cfg, c, folder), sets, sources))
                 for name, (cfg, c) in CANDIDATES.items()
                 if args.only in name
             }
