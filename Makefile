@@ -19,13 +19,14 @@ export RASA_BIN := $(abspath $(RASA))
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help setup run shell train test lint validate test-stories test-nlu pytest eval bench reset-demo clean browser
+.PHONY: help setup run shell train test lint validate test-stories test-nlu pytest eval eval-finetune bench reset-demo clean browser
 
 help:
 	@echo "make run     set up, train if needed, and start the assistant (Ctrl-C stops it)"
 	@echo "make shell   chat with the running assistant in this terminal"
 	@echo "make test    set up and run every test"
 	@echo "make eval    compare NLU pipelines on the held-out set and the real-message benchmark"
+	@echo "make eval-finetune  measure fine-tuning the sentence encoder (needs python3.11 + torch)"
 	@echo "make bench   measure end-to-end reply latency against a running assistant"
 
 $(VENV)/.installed: pyproject.toml
@@ -91,6 +92,18 @@ test: setup lint validate test-stories test-nlu pytest
 
 eval: setup
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py --out docs/nlu-evaluation.md
+
+# Fine-tuning the encoder needs PyTorch, which has no CPU build for Rasa's Python 3.10 here,
+# so this experiment gets a Python 3.11 environment of its own. Not part of make test.
+TORCH_VENV := .venv-torch
+$(TORCH_VENV)/.installed: requirements/torch-experiment.txt
+	@py=$$(command -v python3.11) || { echo "make eval-finetune needs python3.11 (torch's CPU build here is for 3.11)" >&2; exit 1; }; \
+	  test -x $(TORCH_VENV)/bin/python || $$py -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/torch-experiment.txt
+	@touch $@
+
+eval-finetune: setup $(TORCH_VENV)/.installed
+	$(TORCH_VENV)/bin/python scripts/finetune_experiment.py --out docs/nlu-evaluation.md
 
 bench: setup $(MODEL)
 	$(PYTHON) scripts/bench_replies.py --out docs/benchmarks.md

@@ -10,6 +10,8 @@ python -m bot.cli token revoke NAME
 python -m bot.cli token list
 python -m bot.cli staff create NAME --role admin   # a console account; the password is read from stdin
 python -m bot.cli staff list
+python -m bot.cli review export [--out data/nlu/reviewed.yml]   # staff-labelled messages as NLU data
+python -m bot.cli review stats
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import argparse
 import getpass
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import select
 
-from bot import operators, staff
+from bot import operators, review, staff
 from bot.db import make_engine, make_session_factory
 from bot.errors import OutageAssistantError, ValidationError
 from bot.incidents import resolve_incident
@@ -69,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     people.add_argument("action", choices=("create", "list"))
     people.add_argument("name", nargs="?", default="")
     people.add_argument("--role", choices=[r.value for r in StaffRole], default=StaffRole.AGENT.value)
+    review_cmd = sub.add_parser("review", help="customer messages labelled by staff in the console")
+    review_cmd.add_argument("action", choices=("export", "stats"))
+    review_cmd.add_argument("--out", help="write the Rasa NLU file here instead of to stdout")
     args = parser.parse_args(argv)
 
     try:
@@ -146,10 +152,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for row in operators.list_tokens(session):
                         active = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
                         print(f"{row.name:40} created {row.created_at:%Y-%m-%d %H:%M}  {active}")
+        elif args.command == "review":
+            with sessions() as session:
+                if args.action == "stats":
+                    counts = review.label_counts(session)
+                    for intent, count in counts.items():
+                        print(f"{intent:20} {count}")
+                    print(f"{sum(counts.values())} labelled message(s)")
+                elif args.out:
+                    write_text(Path(args.out), review.export_yaml(session))
+                    print(f"wrote {sum(review.label_counts(session).values())} example(s) to {args.out}")
+                else:
+                    sys.stdout.write(review.export_yaml(session))
     except OutageAssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def write_text(path: Path, content: str) -> None:
+    """Whole or not at all: a half-written training file would break the next `rasa train`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(content, encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        raise ValidationError(f"cannot write {path}: {exc.strerror}") from exc
 
 
 if __name__ == "__main__":

@@ -31,3 +31,7 @@ class NotFoundError(ValidationError):
 
 class StatusPageError(IncidentSourceError):
     """The status page could not be fetched, or what it sent is not Statuspage JSON."""
+
+
+class ConversationStoreError(OutageAssistantError):
+    """Rasa's tracker store (the conversations) could not be read."""

@@ -338,3 +338,20 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(80), index=True)
     client: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class NluLabel(Base):
+    """The intent staff gave a customer message the assistant was unsure of.
+
+    Exported as training data (`python -m bot.cli review export`); one row per distinct text.
+    """
+
+    __tablename__ = "nlu_label"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text_key: Mapped[str] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(64))
+    predicted: Mapped[str | None] = mapped_column(String(64), default=None)
+    labelled_by: Mapped[str] = mapped_column(String(120))
+    labelled_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -223,6 +223,19 @@ def against(result: dict[str, object], chosen: dict[str, object], rows: list[tup
     return f"{delta:+.3f} ({low:+.3f} to {high:+.3f})"
 
 
+def write_table(out: Path, table: str, name: str = "eval-table") -> None:
+    """Put `table` between `<!-- name -->` markers in `out`, keeping the prose around them."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    text = out.read_text(encoding="utf-8") if out.is_file() else ""
+    if start in text:
+        head, _, rest = text.partition(start)
+        _, _, tail = rest.partition(end)
+        out.write_text(f"{head}{start}\n{table}\n{end}{tail}", encoding="utf-8")
+    else:
+        out.write_text(f"{text}{start}\n{table}\n{end}\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "nlu-evaluation.md")
@@ -250,14 +263,7 @@ def main() -> None:
         saved.write_text(json.dumps(results, indent=2), encoding="utf-8")
     table = markdown(results, sets)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    marker = "<!-- eval-table -->"
-    if args.out.is_file() and marker in args.out.read_text(encoding="utf-8"):
-        head, _, rest = args.out.read_text(encoding="utf-8").partition(marker)
-        _, _, tail = rest.partition("<!-- /eval-table -->")
-        args.out.write_text(f"{head}{marker}\n{table}\n<!-- /eval-table -->{tail}", encoding="utf-8")
-    else:
-        args.out.write_text(f"{marker}\n{table}\n<!-- /eval-table -->\n", encoding="utf-8")
+    write_table(args.out, table)
 
 
 if __name__ == "__main__":

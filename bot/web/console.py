@@ -27,10 +27,10 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import escalations, incidents, operators, staff
+from bot import escalations, incidents, operators, review, staff
 from bot.db import make_engine
 from bot.entities import INTENT_SERVICE
-from bot.errors import NotFoundError, ValidationError
+from bot.errors import ConversationStoreError, NotFoundError, ValidationError
 from bot.models import (
     Escalation,
     EscalationStatus,
@@ -394,6 +394,45 @@ def console_router(
         hours = max(1, min(hours, 24 * 14))
         stats = conversation_stats(tracker_store(), session, clock(), hours)
         return page(request, "overview.html", state, stats=stats, hours=hours)
+
+    # --- review: messages the assistant was unsure of, labelled for the next training run --------
+
+    @router.get("/review")
+    def review_page(request: Request, session: Db, state: Staff, days: int = 7) -> HTMLResponse:
+        days = max(1, min(days, 90))
+        try:
+            items = review.uncertain_messages(tracker_store(), session, clock() - timedelta(days=days))
+            available = True
+        except ConversationStoreError:
+            items, available = [], False
+        counts = review.label_counts(session)
+        return page(
+            request,
+            "review.html",
+            state,
+            items=items,
+            available=available,
+            days=days,
+            intents=review.INTENTS,
+            counts=counts,
+            labelled=sum(counts.values()),
+        )
+
+    @router.post("/review")
+    def label_message(
+        session: Db,
+        state: Staff,
+        _csrf: CsrfChecked,
+        event_id: Annotated[int, Form(ge=1)],
+        intent: Annotated[str, Form(max_length=64)],
+    ) -> Response:
+        try:
+            review.label_message(
+                session, tracker_store(), event_id, intent, actor=f"console:{state[0].username}", now=clock()
+            )
+        except ConversationStoreError:
+            return back("/console/review", "Rasa's conversation store cannot be read; nothing was saved.", True)
+        return back("/console/review", f"Labelled {intent}.")
 
     # --- admin: incidents and staff -------------------------------------------------------------
 

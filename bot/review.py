@@ -1,0 +1,221 @@
+"""Customer messages the assistant was unsure of, labelled by staff, exported as training data.
+
+This is how the assistant learns the wording of real customers rather than ours: the console
+lists user messages from Rasa's tracker store that fell back or scored low, staff pick the
+right intent, and `python -m bot.cli review export` writes the labels as Rasa NLU data for
+the next training run. Contact details are masked before a label is stored, so they never
+reach the training data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from bot.errors import ConversationStoreError, NotFoundError, ValidationError
+from bot.models import NluLabel
+from bot.operators import record
+from bot.text import printable
+
+# The intents customers' messages can be labelled with: the domain's, without the notifier's
+# EXTERNAL_ trigger (tests/bot/test_review.py keeps the two in step).
+INTENTS = (
+    "greet",
+    "goodbye",
+    "thank",
+    "affirm",
+    "deny",
+    "bot_challenge",
+    "out_of_scope",
+    "check_outage",
+    "ask_eta",
+    "top_up",
+    "roaming",
+    "call_diversion",
+    "email",
+    "voicemail",
+    "account_access",
+    "pay_bill",
+    "store_service",
+    "connectivity",
+    "security_concern",
+    "compensation",
+    "request_human",
+    "notify_me",
+)
+# Below this, a message is worth a person's look even when it did not fall back.
+REVIEW_CONFIDENCE = 0.6
+MAX_TEXT = 2000
+FALLBACK = "nlu_fallback"
+# Rasa's SQL tracker store keeps each event's JSON in `data`.
+USER_EVENTS = (
+    "SELECT id, sender_id, timestamp, data FROM events "
+    "WHERE type_name = 'user' AND timestamp >= :since ORDER BY timestamp DESC, id DESC"
+)
+ONE_EVENT = "SELECT data FROM events WHERE id = :id AND type_name = 'user'"
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# Seven or more digits, allowing the spaces, dashes, dots and brackets people put in numbers.
+_PHONE = re.compile(r"\+?\d(?:[\s().-]*\d){6,}")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    event_id: int
+    conversation_id: str
+    text: str
+    predicted: str
+    confidence: float
+    fell_back: bool
+    at: float
+
+
+def clean(message: str) -> str:
+    """One line of printable text, contact details masked, no Rasa entity markup, capped.
+
+    Square brackets become round ones: in Rasa's training format `[words](entity)` is an
+    entity annotation, and a customer's brackets must not turn into one.
+    """
+    value = _SPACE.sub(" ", printable(message)).strip()
+    value = _EMAIL.sub("someone@example.com", value)
+    value = _PHONE.sub("021 000 0000", value)
+    return value.replace("[", "(").replace("]", ")").replace("{", "(").replace("}", ")")[:MAX_TEXT]
+
+
+def text_key(message: str) -> str:
+    return hashlib.sha256(clean(message).casefold().encode("utf-8")).hexdigest()
+
+
+def _parse(data: object) -> dict[str, Any] | None:
+    try:
+        event = json.loads(data) if isinstance(data, str | bytes) else data
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _prediction(event: dict[str, Any]) -> tuple[str, float, bool] | None:
+    """(top intent other than the fallback, its confidence, whether the message fell back)."""
+    parse = event.get("parse_data")
+    if not isinstance(parse, dict):
+        return None
+    found = parse.get("intent")
+    intent: dict[str, Any] = found if isinstance(found, dict) else {}
+    listed = parse.get("intent_ranking")
+    ranking = (
+        [r for r in listed if isinstance(r, dict) and r.get("name") != FALLBACK] if isinstance(listed, list) else []
+    )
+    top: dict[str, Any] = ranking[0] if ranking else intent
+    name, confidence = top.get("name"), top.get("confidence")
+    if not isinstance(name, str) or not isinstance(confidence, int | float):
+        return None
+    return name, float(confidence), intent.get("name") == FALLBACK
+
+
+def uncertain_messages(
+    tracker: Engine,
+    session: Session,
+    since: datetime,
+    *,
+    threshold: float = REVIEW_CONFIDENCE,
+    limit: int = 100,
+) -> list[ReviewItem]:
+    """Newest first: user messages since `since` that fell back or scored below `threshold`.
+
+    Button payloads ("/affirm"), empty texts and texts already labelled are left out, and each
+    distinct text appears once.
+    """
+    try:
+        with tracker.connect() as conn:
+            rows = conn.execute(text(USER_EVENTS), {"since": since.timestamp()}).all()
+    except SQLAlchemyError as exc:
+        raise ConversationStoreError("Rasa's tracker store cannot be read") from exc
+    labelled = set(session.scalars(select(NluLabel.text_key)))
+    items: list[ReviewItem] = []
+    for event_id, sender, stamp, data in rows:
+        event = _parse(data)
+        message = event.get("text") if event else None
+        if not isinstance(message, str) or not clean(message) or message.lstrip().startswith("/"):
+            continue
+        prediction = _prediction(event) if event else None
+        if prediction is None:
+            continue
+        predicted, confidence, fell_back = prediction
+        key = text_key(message)
+        if key in labelled or not (fell_back or confidence < threshold):
+            continue
+        labelled.add(key)  # once per distinct text
+        items.append(ReviewItem(int(event_id), str(sender), message, predicted, confidence, fell_back, float(stamp)))
+        if len(items) >= limit:
+            break
+    return items
+
+
+def label_message(
+    session: Session, tracker: Engine, event_id: int, intent: str, *, actor: str, now: datetime
+) -> NluLabel:
+    """Store `intent` for the text of user event `event_id` (relabelling replaces), with an audit row.
+
+    The text is read from the tracker store, not taken from the form, so a label always
+    belongs to something a customer really wrote.
+    """
+    if intent not in INTENTS:
+        raise ValidationError("unknown intent")
+    try:
+        with tracker.connect() as conn:
+            data = conn.execute(text(ONE_EVENT), {"id": event_id}).scalar_one_or_none()
+    except SQLAlchemyError as exc:
+        raise ConversationStoreError("Rasa's tracker store cannot be read") from exc
+    event = _parse(data) if data is not None else None
+    message = event.get("text") if event else None
+    if not isinstance(message, str) or not clean(message):
+        raise NotFoundError("no customer message with that id")
+    prediction = _prediction(event) if event else None
+    key = text_key(message)
+    label = session.scalars(select(NluLabel).where(NluLabel.text_key == key)).first()
+    if label is None:
+        label = NluLabel(text_key=key, text=clean(message), intent=intent, labelled_by=actor, labelled_at=now)
+        session.add(label)
+    label.intent, label.labelled_by, label.labelled_at = intent, actor, now
+    label.predicted = prediction[0] if prediction else None
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="nlu.label",
+        now=now,
+        detail={"label_id": label.id, "intent": intent, "predicted": label.predicted},
+    )
+    return label
+
+
+def label_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(NluLabel.intent, func.count()).group_by(NluLabel.intent)).all()
+    return {intent: count for intent, count in sorted(rows)}
+
+
+def export_yaml(session: Session) -> str:
+    """Every label as Rasa NLU training data (YAML), grouped by intent, in a stable order."""
+    by_intent: dict[str, list[str]] = {}
+    for label in session.scalars(select(NluLabel).order_by(NluLabel.intent, NluLabel.id)):
+        example = clean(label.text)
+        if example:
+            by_intent.setdefault(label.intent, []).append(example)
+    lines = [
+        "# Customer messages labelled by staff in the console (python -m bot.cli review export).",
+        "# Contact details are masked. Review before committing; never add benchmark text here.",
+        'version: "3.1"',
+        "nlu:" if by_intent else "nlu: []",
+    ]
+    for intent, examples in by_intent.items():
+        lines += [f"- intent: {intent}", "  examples: |"]
+        lines += [f"    - {example}" for example in examples]
+    return "\n".join(lines) + "\n"
