@@ -58,3 +58,21 @@ async def test_async_store_reads_postgres(pg_engine: Engine, knowledge: Knowledg
     overview = await store.overview()
     assert isinstance(overview.as_of, datetime)
     assert len(overview.affected) == 6
+
+
+def test_uncertain_messages_are_read_and_labelled_on_postgresql(pg_engine: Engine) -> None:
+    """Rasa's tracker store and our labels both on PostgreSQL, as in a scaled-out deployment."""
+    from bot.review import export_yaml, label_message, uncertain_messages
+    from tests.bot.test_review import TrackerStore
+
+    tracker = TrackerStore(engine=pg_engine)
+    tracker.user("sure thing", "affirm", 0.99)
+    event = tracker.user("the app thingy is stuffed\x00 eh", "account_access", 0.42)
+    sessions = make_session_factory(pg_engine)
+    with sessions.begin() as session:
+        items = uncertain_messages(pg_engine, session, NOW - timedelta(days=1))
+        assert [(i.event_id, i.predicted) for i in items] == [(event, "account_access")]
+        label_message(session, pg_engine, event, "account_access", actor="pg", now=NOW)
+    with sessions() as session:
+        assert "- the app thingy is stuffed eh" in export_yaml(session)
+        assert uncertain_messages(pg_engine, session, NOW - timedelta(days=1)) == []

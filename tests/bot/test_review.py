@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
 from bot.errors import ConversationStoreError, NotFoundError, ValidationError
@@ -31,20 +31,33 @@ SINCE = NOW - timedelta(days=7)
 
 
 class TrackerStore:
-    def __init__(self, path: Path) -> None:
-        self.engine = create_engine(f"sqlite:///{path}")
+    """Rasa's `events` table in a SQLite file, or in the database `engine` points at."""
+
+    def __init__(self, path: Path | None = None, engine: Engine | None = None) -> None:
+        self.engine = engine or create_engine(f"sqlite:///{path}")
+        ddl = EVENTS_TABLE
+        if self.engine.dialect.name == "postgresql":
+            ddl = ddl.replace("id INTEGER PRIMARY KEY", "id SERIAL PRIMARY KEY")
         with self.engine.begin() as conn:
-            conn.execute(text(EVENTS_TABLE))
+            conn.execute(text(ddl))
 
     def insert(self, sender: str, type_name: str, data: object, at: float | None = None) -> int:
         stamp = NOW.timestamp() - 60 if at is None else at
         with self.engine.begin() as conn:
-            result = conn.execute(
-                text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, :t, :ts, :d)"),
-                {"s": sender, "t": type_name, "ts": stamp, "d": data if isinstance(data, str) else json.dumps(data)},
+            return int(
+                conn.execute(
+                    text(
+                        "INSERT INTO events (sender_id, type_name, timestamp, data) "
+                        "VALUES (:s, :t, :ts, :d) RETURNING id"
+                    ),
+                    {
+                        "s": sender,
+                        "t": type_name,
+                        "ts": stamp,
+                        "d": data if isinstance(data, str) else json.dumps(data),
+                    },
+                ).scalar_one()
             )
-            assert result.lastrowid is not None
-            return result.lastrowid
 
     def user(self, message: str, intent: str, confidence: float, *, sender: str = "c1", **kwargs: Any) -> int:
         ranking = [{"name": intent, "confidence": confidence}, {"name": "check_outage", "confidence": 0.1}]

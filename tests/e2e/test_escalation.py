@@ -76,6 +76,8 @@ def test_customer_escalates_and_an_agent_works_it_in_a_real_browser(demo_assista
     assert reference, confirmed
     (row,) = rows(demo_assistant, me)
     assert row.reference == reference.group(0) and row.urgency.value == "time_critical"
+    unclear = "🫠🫠🫠"  # no known word: falls back, so it is listed for review
+    demo_assistant.say(sender(), unclear)
 
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)
@@ -125,6 +127,15 @@ def test_customer_escalates_and_an_agent_works_it_in_a_real_browser(demo_assista
         page.goto(f"{base}/console/overview")
         shot("7-overview")
         assert page.locator("svg").count() == 1
+
+        page.click("header >> text=Review")
+        row_of = page.locator("tr", has_text=unclear)
+        assert row_of.count() == 1
+        row_of.locator("select[name=intent]").select_option("out_of_scope")
+        row_of.locator("button:has-text('Save')").click()
+        page.wait_for_selector("text=Labelled out_of_scope.")
+        shot("8-review")
+        assert page.locator("tr", has_text=unclear).count() == 0  # labelled, so no longer listed
         browser.close()
     assert dialogs == []  # no script ran
 
@@ -145,6 +156,7 @@ def test_customer_escalates_and_an_agent_works_it_in_a_real_browser(demo_assista
         "5-reply.png",
         "6-resolved.png",
         "7-overview.png",
+        "8-review.png",
     ]
 
 
