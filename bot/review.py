@@ -58,8 +58,11 @@ FALLBACK = "nlu_fallback"
 # Rasa's SQL tracker store keeps each event's JSON in `data`.
 USER_EVENTS = (
     "SELECT id, sender_id, timestamp, data FROM events "
-    "WHERE type_name = 'user' AND timestamp >= :since ORDER BY timestamp DESC, id DESC"
+    "WHERE type_name = 'user' AND timestamp >= :since ORDER BY timestamp DESC, id DESC LIMIT :scan"
 )
+# During a big outage a week holds a great many messages; the page reads at most this many
+# of the newest, so that it stays quick.
+MAX_SCANNED = 20000
 ONE_EVENT = "SELECT data FROM events WHERE id = :id AND type_name = 'user'"
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 # Seven or more digits, allowing the spaces, dashes, dots and brackets people put in numbers.
@@ -127,15 +130,16 @@ def uncertain_messages(
     *,
     threshold: float = REVIEW_CONFIDENCE,
     limit: int = 100,
+    scan: int = MAX_SCANNED,
 ) -> list[ReviewItem]:
     """Newest first: user messages since `since` that fell back or scored below `threshold`.
 
     Button payloads ("/affirm"), empty texts and texts already labelled are left out, and each
-    distinct text appears once.
+    distinct text appears once. Only the newest `scan` user messages are looked at.
     """
     try:
         with tracker.connect() as conn:
-            rows = conn.execute(text(USER_EVENTS), {"since": since.timestamp()}).all()
+            rows = conn.execute(text(USER_EVENTS), {"since": since.timestamp(), "scan": scan}).all()
     except SQLAlchemyError as exc:
         raise ConversationStoreError("Rasa's tracker store cannot be read") from exc
     labelled = set(session.scalars(select(NluLabel.text_key)))

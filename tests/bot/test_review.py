@@ -101,6 +101,15 @@ def test_leaves_out_old_messages_button_payloads_bot_events_and_repeats(
     assert texts(tracker, session) == ["Same   words"]  # the newer of the two, once
 
 
+def test_looks_only_at_the_newest_messages_and_returns_at_most_the_limit(
+    tracker: TrackerStore, session: Session
+) -> None:
+    for n in range(5):
+        tracker.user(f"unsure {n}", "greet", 0.2, at=NOW.timestamp() - 100 + n)
+    assert texts(tracker, session, limit=2) == ["unsure 4", "unsure 3"]
+    assert texts(tracker, session, scan=3) == ["unsure 4", "unsure 3", "unsure 2"]
+
+
 @pytest.mark.parametrize(
     "data",
     ["not json", "[1, 2]", json.dumps({"text": 7}), json.dumps({"text": "hi", "parse_data": "x"}), json.dumps({})],
