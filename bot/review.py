@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from bot.answers import TOPIC_INTENTS
 from bot.errors import ConversationStoreError, NotFoundError, ValidationError
 from bot.models import NluLabel
 from bot.operators import record
@@ -27,30 +28,7 @@ from bot.text import printable
 
 # The intents customers' messages can be labelled with: the domain's, without the notifier's
 # EXTERNAL_ trigger (tests/bot/test_review.py keeps the two in step).
-INTENTS = (
-    "greet",
-    "goodbye",
-    "thank",
-    "affirm",
-    "deny",
-    "bot_challenge",
-    "out_of_scope",
-    "check_outage",
-    "ask_eta",
-    "top_up",
-    "roaming",
-    "call_diversion",
-    "email",
-    "voicemail",
-    "account_access",
-    "pay_bill",
-    "store_service",
-    "connectivity",
-    "security_concern",
-    "compensation",
-    "request_human",
-    "notify_me",
-)
+INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope", *TOPIC_INTENTS)
 # Below this, a message is worth a person's look even when it did not fall back.
 REVIEW_CONFIDENCE = 0.6
 MAX_TEXT = 2000
