@@ -151,7 +151,7 @@ def main() -> None:
         "real customer messages": read_benchmark(BENCHMARK),
     }
     runs = {
-        "frozen MiniLM (as in configs/minilm.yml)": None,
+        "frozen MiniLM (not fine-tuned)": None,
         "cross-entropy, lr 3e-5": ("cross-entropy", 3e-5),
         "contrastive, lr 5e-5": ("contrastive", 5e-5),
     }
