@@ -34,9 +34,11 @@ REVIEW_CONFIDENCE = 0.6
 MAX_TEXT = 2000
 FALLBACK = "nlu_fallback"
 # Rasa's SQL tracker store keeps each event's JSON in `data`.
-USER_EVENTS = (
-    "SELECT id, sender_id, timestamp, data FROM events "
-    "WHERE type_name = 'user' AND timestamp >= :since ORDER BY timestamp DESC, id DESC LIMIT :scan"
+# User messages, and the form starts and ends that tell a request from an answer to a form.
+EVENTS = (
+    "SELECT id, sender_id, type_name, timestamp, data FROM events "
+    "WHERE type_name IN ('user', 'active_loop') AND timestamp >= :since "
+    "ORDER BY timestamp DESC, id DESC LIMIT :scan"
 )
 # During a big outage a week holds a great many messages; the page reads at most this many
 # of the newest, so that it stays quick.
@@ -112,32 +114,43 @@ def uncertain_messages(
 ) -> list[ReviewItem]:
     """Newest first: user messages since `since` that fell back or scored below `threshold`.
 
-    Button payloads ("/affirm"), empty texts and texts already labelled are left out, and each
-    distinct text appears once. Only the newest `scan` user messages are looked at.
+    Left out: answers to a form's questions (a phone number, "yes, it's urgent"), which are
+    not requests and would be noise as training data; button payloads ("/affirm"); empty
+    texts; texts already labelled. Each distinct text appears once. Only the newest `scan`
+    events are looked at.
     """
     try:
         with tracker.connect() as conn:
-            rows = conn.execute(text(USER_EVENTS), {"since": since.timestamp(), "scan": scan}).all()
+            rows = conn.execute(text(EVENTS), {"since": since.timestamp(), "scan": scan}).all()
     except SQLAlchemyError as exc:
         raise ConversationStoreError("Rasa's tracker store cannot be read") from exc
-    labelled = set(session.scalars(select(NluLabel.text_key)))
-    items: list[ReviewItem] = []
-    for event_id, sender, stamp, data in rows:
+    in_form: dict[str, bool] = {}
+    candidates: list[ReviewItem] = []
+    for event_id, sender, type_name, stamp, data in reversed(rows):  # oldest first, to follow forms
         event = _parse(data)
-        message = event.get("text") if event else None
-        if not isinstance(message, str) or not clean(message) or message.lstrip().startswith("/"):
+        if type_name == "active_loop":
+            in_form[sender] = bool(event and event.get("name"))
             continue
-        prediction = _prediction(event) if event else None
+        message = event.get("text") if event else None
+        if in_form.get(sender) or not isinstance(message, str) or not clean(message):
+            continue
+        prediction = _prediction(event) if event and not message.lstrip().startswith("/") else None
         if prediction is None:
             continue
         predicted, confidence, fell_back = prediction
-        key = text_key(message)
-        if key in labelled or not (fell_back or confidence < threshold):
-            continue
-        labelled.add(key)  # once per distinct text
-        items.append(ReviewItem(int(event_id), str(sender), message, predicted, confidence, fell_back, float(stamp)))
-        if len(items) >= limit:
-            break
+        if fell_back or confidence < threshold:
+            candidates.append(
+                ReviewItem(int(event_id), str(sender), message, predicted, confidence, fell_back, float(stamp))
+            )
+    seen = set(session.scalars(select(NluLabel.text_key)))
+    items: list[ReviewItem] = []
+    for item in reversed(candidates):
+        key = text_key(item.text)
+        if key not in seen:
+            seen.add(key)  # once per distinct text, the newest
+            items.append(item)
+            if len(items) >= limit:
+                break
     return items
 
 

@@ -101,6 +101,18 @@ def test_leaves_out_old_messages_button_payloads_bot_events_and_repeats(
     assert texts(tracker, session) == ["Same   words"]  # the newer of the two, once
 
 
+def test_answers_to_a_forms_questions_are_not_listed(tracker: TrackerStore, session: Session) -> None:
+    start = NOW.timestamp() - 600
+    tracker.user("i want a human", "request_human", 0.5, at=start)
+    tracker.insert("c1", "active_loop", {"event": "active_loop", "name": "escalation_form"}, at=start + 1)
+    tracker.user("021 555 0123", "out_of_scope", 0.27, at=start + 2)
+    tracker.user("yes its urgent", "affirm", 0.4, at=start + 3)
+    tracker.user("what about me", "greet", 0.3, sender="c2", at=start + 3)  # another conversation, no form
+    tracker.insert("c1", "active_loop", {"event": "active_loop", "name": None}, at=start + 4)
+    tracker.user("thx but when is it fixed", "thank", 0.45, at=start + 5)
+    assert texts(tracker, session) == ["thx but when is it fixed", "what about me", "i want a human"]
+
+
 def test_looks_only_at_the_newest_messages_and_returns_at_most_the_limit(
     tracker: TrackerStore, session: Session
 ) -> None:

@@ -3,12 +3,14 @@ labelled, exported, and read back by Rasa's own training-data loader."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 
 from bot.db import make_engine, make_session_factory
 from bot.review import REVIEW_CONFIDENCE, export_yaml, label_message, uncertain_messages
@@ -27,25 +29,33 @@ for m in data.intent_examples:
 """
 
 
+def user_events(tracker: Engine, sender: str) -> dict[str, int]:
+    with tracker.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, data FROM events WHERE sender_id = :s AND type_name = 'user'"), {"s": sender}
+        ).all()
+    return {json.loads(data)["text"]: int(event_id) for event_id, data in rows}
+
+
 def test_an_unclear_message_becomes_rasa_training_data(assistant: Assistant, tmp_path: Path) -> None:
     sender = f"e2e-{uuid.uuid4().hex[:10]}"
-    unclear = "🙃🙃 [roaming](service) call 021 555 1234"
-    assistant.say(sender, "hello")
-    assistant.say(sender, unclear)
-    events = [e for e in assistant.tracker(sender)["events"] if e["event"] == "user"]
-    greeting = events[0]["parse_data"]["intent"]
+    unclear = "🙃🙃🙃"  # no known word: the assistant asks to clarify
+    awkward = "divert to [021 555 1234](phone_number) pls"  # entity markup and a number, as typed
+    for message in ("hello", unclear, awkward):
+        assistant.say(sender, message)
+    parsed = {e["text"]: e["parse_data"] for e in assistant.tracker(sender)["events"] if e["event"] == "user"}
 
     tracker = make_engine(assistant.servers.settings.tracker_store_url)
     with make_session_factory(assistant.engine).begin() as session:
-        items = [
-            i
-            for i in uncertain_messages(tracker, session, utcnow() - timedelta(hours=1))
-            if i.conversation_id == sender
-        ]
-        listed = {i.text: i for i in items}
-        assert unclear in listed, listed
-        assert ("hello" in listed) == (greeting["confidence"] < REVIEW_CONFIDENCE)
-        label_message(session, tracker, listed[unclear].event_id, "request_human", actor="e2e", now=utcnow())
+        since = utcnow() - timedelta(hours=1)
+        listed = {i.text: i for i in uncertain_messages(tracker, session, since) if i.conversation_id == sender}
+        assert unclear in listed and listed[unclear].fell_back, listed
+        for message, parse in parsed.items():
+            unsure = parse["intent"]["name"] == "nlu_fallback" or parse["intent"]["confidence"] < REVIEW_CONFIDENCE
+            assert (message in listed) == unsure, (message, parse["intent"])
+        events = user_events(tracker, sender)
+        label_message(session, tracker, events[unclear], "out_of_scope", actor="e2e", now=utcnow())
+        label_message(session, tracker, events[awkward], "call_diversion", actor="e2e", now=utcnow())
         exported = export_yaml(session)
     tracker.dispose()
 
@@ -53,5 +63,7 @@ def test_an_unclear_message_becomes_rasa_training_data(assistant: Assistant, tmp
     path.write_text(exported, encoding="utf-8")
     result = subprocess.run([str(RASA_PYTHON), "-c", LOAD, str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    # Brackets no longer make an entity annotation, and the phone number is masked.
-    assert "request_human\t🙃🙃 (roaming)(service) call 021 000 0000\t0" in result.stdout.splitlines()
+    lines = result.stdout.splitlines()
+    assert "out_of_scope\t🙃🙃🙃\t0" in lines
+    # Brackets no longer make an entity annotation, and the number is masked.
+    assert "call_diversion\tdivert to (021 000 0000)(phone_number) pls\t0" in lines
