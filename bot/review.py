@@ -29,6 +29,9 @@ from bot.text import printable
 # The intents customers' messages can be labelled with: the domain's, without the notifier's
 # EXTERNAL_ trigger (tests/bot/test_review.py keeps the two in step).
 INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope", *TOPIC_INTENTS)
+# What staff choose for a message that is no request at all (spam, a test, keyboard mash):
+# it leaves the review list and is never exported. Not an intent name, so it cannot clash.
+IGNORE = "(ignore)"
 # Below this, a message is worth a person's look even when it did not fall back.
 REVIEW_CONFIDENCE = 0.6
 MAX_TEXT = 2000
@@ -162,7 +165,7 @@ def label_message(
     The text is read from the tracker store, not taken from the form, so a label always
     belongs to something a customer really wrote.
     """
-    if intent not in INTENTS:
+    if intent not in INTENTS and intent != IGNORE:
         raise ValidationError("unknown intent")
     try:
         with tracker.connect() as conn:
@@ -198,9 +201,10 @@ def label_counts(session: Session) -> dict[str, int]:
 
 
 def export_yaml(session: Session) -> str:
-    """Every label as Rasa NLU training data (YAML), grouped by intent, in a stable order."""
+    """Every label but the ignored as Rasa NLU training data (YAML), grouped by intent, in a stable order."""
     by_intent: dict[str, list[str]] = {}
-    for label in session.scalars(select(NluLabel).order_by(NluLabel.intent, NluLabel.id)):
+    query = select(NluLabel).where(NluLabel.intent != IGNORE).order_by(NluLabel.intent, NluLabel.id)
+    for label in session.scalars(query):
         example = clean(label.text)
         if example:
             by_intent.setdefault(label.intent, []).append(example)

@@ -414,6 +414,7 @@ def console_router(
             available=available,
             days=days,
             intents=review.INTENTS,
+            ignore=review.IGNORE,
             counts=counts,
             labelled=sum(counts.values()),
         )
@@ -432,7 +433,7 @@ def console_router(
             )
         except ConversationStoreError:
             return back("/console/review", "Rasa's conversation store cannot be read; nothing was saved.", True)
-        return back("/console/review", f"Labelled {intent}.")
+        return back("/console/review", "Ignored." if intent == review.IGNORE else f"Labelled {intent}.")
 
     # --- admin: incidents and staff -------------------------------------------------------------
 

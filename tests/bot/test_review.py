@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import ConversationStoreError, NotFoundError, ValidationError
 from bot.models import AuditEntry, NluLabel
-from bot.review import INTENTS, clean, export_yaml, label_counts, label_message, uncertain_messages
+from bot.review import IGNORE, INTENTS, clean, export_yaml, label_counts, label_message, uncertain_messages
 from bot.settings import PROJECT_ROOT
 from tests.conftest import NOW
 
@@ -233,3 +233,12 @@ def test_cli_exports_labels_to_a_file_and_reports_an_unwritable_path(
     blocked.write_text("", encoding="utf-8")
     assert main(["review", "export", "--out", str(blocked / "x.yml")]) == 2  # a file where a folder should be
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_an_ignored_message_leaves_the_list_and_is_never_exported(tracker: TrackerStore, session: Session) -> None:
+    spam = tracker.user("WIN A FREE CRUISE click here", "out_of_scope", 0.4)
+    tracker.user("how do i top up from overseas", "top_up", 0.5)
+    label_message(session, tracker.engine, spam, IGNORE, actor="a", now=NOW)
+    assert texts(tracker, session) == ["how do i top up from overseas"]
+    assert yaml.safe_load(export_yaml(session))["nlu"] == []
+    assert label_counts(session) == {IGNORE: 1}

@@ -117,3 +117,16 @@ def test_an_unreadable_conversation_store_is_reported_not_a_500(console: str, tm
     assert page.status_code == 200 and "cannot be read right now" in page.text
     saved = client.post("/console/review", data={"csrf": csrf_of(page.text), "event_id": "1", "intent": "greet"})
     assert saved.status_code == 303 and "err=1" in saved.headers["location"]
+
+
+def test_an_agent_ignores_a_message_that_is_not_a_request(console: str, engine: Engine, tracker: TrackerStore) -> None:
+    event = tracker.user("asdfghjkl", "greet", 0.2)
+    client = login(console, "agent")
+    page = client.get("/console/review")
+    assert 'value="(ignore)"' in page.text
+    saved = client.post(
+        "/console/review", data={"csrf": csrf_of(page.text), "event_id": str(event), "intent": "(ignore)"}
+    )
+    assert saved.status_code == 303 and "Ignored" in httpx.URL(saved.headers["location"]).query.decode()
+    assert labels(engine) == [("asdfghjkl", "(ignore)")]
+    assert "asdfghjkl" not in client.get("/console/review").text
