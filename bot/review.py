@@ -76,8 +76,9 @@ def clean(message: str) -> str:
     return value.replace("[", "(").replace("]", ")").replace("{", "(").replace("}", ")")[:MAX_TEXT]
 
 
-def text_key(message: str) -> str:
-    return hashlib.sha256(clean(message).casefold().encode("utf-8")).hexdigest()
+def _key(cleaned: str) -> str:
+    """The identity of a cleaned text: the same words in another case are the same label."""
+    return hashlib.sha256(cleaned.casefold().encode("utf-8")).hexdigest()
 
 
 def _parse(data: object) -> dict[str, Any] | None:
@@ -128,27 +129,25 @@ def uncertain_messages(
     except SQLAlchemyError as exc:
         raise ConversationStoreError("Rasa's tracker store cannot be read") from exc
     in_form: dict[str, bool] = {}
-    candidates: list[ReviewItem] = []
+    candidates: list[tuple[ReviewItem, str]] = []
     for event_id, sender, type_name, stamp, data in reversed(rows):  # oldest first, to follow forms
         event = _parse(data)
         if type_name == "active_loop":
             in_form[sender] = bool(event and event.get("name"))
             continue
         message = event.get("text") if event else None
-        if in_form.get(sender) or not isinstance(message, str) or not clean(message):
+        if in_form.get(sender) or not isinstance(message, str) or message.lstrip().startswith("/"):
             continue
-        prediction = _prediction(event) if event and not message.lstrip().startswith("/") else None
-        if prediction is None:
+        prediction = _prediction(event) if event else None
+        if prediction is None or not (prediction[2] or prediction[1] < threshold):
             continue
-        predicted, confidence, fell_back = prediction
-        if fell_back or confidence < threshold:
-            candidates.append(
-                ReviewItem(int(event_id), str(sender), message, predicted, confidence, fell_back, float(stamp))
-            )
+        cleaned = clean(message)  # only for the few uncertain ones, not every event scanned
+        if cleaned:
+            item = ReviewItem(int(event_id), str(sender), message, *prediction, float(stamp))
+            candidates.append((item, _key(cleaned)))
     seen = set(session.scalars(select(NluLabel.text_key)))
     items: list[ReviewItem] = []
-    for item in reversed(candidates):
-        key = text_key(item.text)
+    for item, key in reversed(candidates):
         if key not in seen:
             seen.add(key)  # once per distinct text, the newest
             items.append(item)
@@ -174,13 +173,14 @@ def label_message(
         raise ConversationStoreError("Rasa's tracker store cannot be read") from exc
     event = _parse(data) if data is not None else None
     message = event.get("text") if event else None
-    if not isinstance(message, str) or not clean(message):
+    cleaned = clean(message) if isinstance(message, str) else ""
+    if not cleaned:
         raise NotFoundError("no customer message with that id")
     prediction = _prediction(event) if event else None
-    key = text_key(message)
+    key = _key(cleaned)
     label = session.scalars(select(NluLabel).where(NluLabel.text_key == key)).first()
     if label is None:
-        label = NluLabel(text_key=key, text=clean(message), intent=intent, labelled_by=actor, labelled_at=now)
+        label = NluLabel(text_key=key, text=cleaned, intent=intent, labelled_by=actor, labelled_at=now)
         session.add(label)
     label.intent, label.labelled_by, label.labelled_at = intent, actor, now
     label.predicted = prediction[0] if prediction else None

@@ -34,9 +34,8 @@ from transformers import AutoModel, BertTokenizerFast
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bot.nlu_metrics import bootstrap_interval, difference_interval, macro_f1  # noqa: E402
-from scripts.eval_nlu import write_table  # noqa: E402
+from scripts.eval_nlu import BENCHMARK, read_benchmark, write_table  # noqa: E402
 
-BENCHMARK = ROOT.parent / "shared" / "benchmarks" / "customer_messages.tsv"
 ENTITY = re.compile(r"\[([^\]]+)\](\([^)]*\)|\{[^}]*\})")
 
 
@@ -50,15 +49,6 @@ def read_nlu(path: Path) -> list[tuple[str, str]]:
             line = line.strip()
             if line.startswith("- "):
                 rows.append((item["intent"], ENTITY.sub(r"\1", line[2:]).strip()))
-    return rows
-
-
-def read_benchmark(path: Path) -> list[tuple[str, str]]:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
-        parts = line.split("\t", 2)
-        if len(parts) == 3 and parts[2].strip():
-            rows.append((parts[1], parts[2]))
     return rows
 
 
@@ -148,7 +138,7 @@ def main() -> None:
     train = [row for path in sorted((ROOT / "data" / "nlu").glob("*.yml")) for row in read_nlu(path)]
     sets = {
         "held-out (ours)": read_nlu(ROOT / "tests" / "nlu" / "holdout.yml"),
-        "real customer messages": read_benchmark(BENCHMARK),
+        "real customer messages": read_benchmark(BENCHMARK)[0],
     }
     runs = {
         "frozen MiniLM (not fine-tuned)": None,
