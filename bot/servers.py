@@ -19,7 +19,9 @@ from typing import IO, Any
 
 import httpx
 
+from bot.devsecrets import action_token
 from bot.errors import ConfigurationError, OutageAssistantError
+from bot.rasa_api import RasaAuth
 from bot.settings import PROJECT_ROOT, Settings
 
 MODEL = PROJECT_ROOT / "models" / "outage-assistant.tar.gz"
@@ -60,24 +62,13 @@ def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
     }
 
 
-def dev_token(settings: Settings) -> str:
-    """The configured token, or in development one generated once and kept under var/."""
-    if settings.rasa_auth_token:
-        return settings.rasa_auth_token
-    if not settings.is_development:
-        raise ConfigurationError("RASA_AUTH_TOKEN is required outside development")
-    path = settings.var_dir / "rasa-token"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
-
-
-def rasa_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for the Rasa process: fills the ${...} placeholders in bot/endpoints.yml."""
+def rasa_env(settings: Settings, token: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for the Rasa process: fills the ${...} placeholders in bot/endpoints.yml and
+    carries the API token (bot.rasa_runtime reads it there, so it is on no command line)."""
     env = dict(os.environ if base is None else base)
     env.update(
+        RASA_AUTH_TOKEN=token,
+        ACTION_SERVER_TOKEN=action_token(settings),
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{settings.action_port}/webhook",
         TRACKER_STORE_URL=settings.tracker_store_url,
         LOCK_STORE_TYPE=settings.lock_store,
@@ -122,7 +113,7 @@ def write_credentials(settings: Settings, env: Mapping[str, str]) -> Path:
     whose variables are all set. Half-configured channels are an error, not silently off."""
     import yaml
 
-    channels: dict[str, Any] = {"bot.rasa_addons.SafeRestInput": None}
+    channels: dict[str, Any] = {"bot.rasa_runtime.SafeRestInput": None}
     for channel, (required, optional) in SOCIAL.items():
         present = {key: env.get(var, "").strip() for key, var in required.items()}
         if not any(present.values()):
@@ -139,15 +130,18 @@ def write_credentials(settings: Settings, env: Mapping[str, str]) -> Path:
     return path
 
 
-def action_server_command(settings: Settings, python: str = sys.executable) -> list[str]:
-    return [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_port)]
+def action_server_command(python: str = sys.executable) -> list[str]:
+    return [python, "-m", "bot.action_server"]
 
 
 def rasa_command(
-    settings: Settings, token: str, rasa_bin: str | Path, model: Path = MODEL, credentials: Path | None = None
+    settings: Settings, rasa_bin: str | Path, model: Path = MODEL, credentials: Path | None = None
 ) -> list[str]:
+    """`rasa run` through bot.rasa_runtime, which adds the token from the environment."""
     return [
-        str(rasa_bin),
+        str(Path(rasa_bin).parent / "python"),
+        "-m",
+        "bot.rasa_runtime",
         "run",
         "--model",
         str(model),
@@ -160,12 +154,12 @@ def rasa_command(
         "--interface",
         "127.0.0.1",
         "--enable-api",
-        "--auth-token",
-        token,
     ]
 
 
-def wait_for(url: str, timeout: float, procs: Sequence[subprocess.Popen[bytes]] = ()) -> None:
+def wait_for(
+    url: str, timeout: float, procs: Sequence[subprocess.Popen[bytes]] = (), auth: httpx.Auth | None = None
+) -> None:
     """Poll `url` until it answers 200; fail early if one of `procs` has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -173,7 +167,7 @@ def wait_for(url: str, timeout: float, procs: Sequence[subprocess.Popen[bytes]] 
             if proc.poll() is not None:
                 raise OutageAssistantError(f"{url}: its server exited with code {proc.returncode} during start-up")
         try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
+            if httpx.get(url, timeout=2.0, auth=auth).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -191,6 +185,8 @@ class Servers:
     logs: Path | None = None
     rasa_bin: Path = field(default_factory=lambda: Path(os.environ.get("RASA_BIN", DEFAULT_RASA_BIN)))
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # How each server was started, so that a supervisor can start it again the same way.
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     @property
     def rasa_url(self) -> str:
@@ -201,11 +197,26 @@ class Servers:
         if self.logs is not None:
             out = (self.logs / f"{name}.log").open("ab")
         proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+        if out is not None:
+            out.close()  # the child has its own copy
         self.procs[name] = proc
+        self.commands[name] = (cmd, env)
+        pids = self.settings.var_dir / "run"
+        pids.mkdir(parents=True, exist_ok=True)
+        (pids / f"{name}.pid").write_text(f"{proc.pid}\n", encoding="utf-8")
         return proc
 
+    def respawn(self, name: str) -> subprocess.Popen[bytes]:
+        """Start `name` again as it was started, without waiting for it to be ready."""
+        cmd, env = self.commands[name]
+        return self._spawn(name, cmd, env)
+
+    def exited(self) -> dict[str, int]:
+        """The servers that have stopped, with their exit codes."""
+        return {name: code for name, proc in self.procs.items() if (code := proc.poll()) is not None}
+
     def start_actions(self, timeout: float = 60) -> None:
-        proc = self._spawn("actions", action_server_command(self.settings), self.env)
+        proc = self._spawn("actions", action_server_command(), self.env)
         wait_for(f"http://127.0.0.1:{self.settings.action_port}/health", timeout, [proc])
 
     def start_rasa(self, timeout: float = 240) -> None:
@@ -216,11 +227,11 @@ class Servers:
         credentials = write_credentials(self.settings, self.env)
         proc = self._spawn(
             "rasa",
-            rasa_command(self.settings, self.token, self.rasa_bin, credentials=credentials),
-            rasa_env(self.settings, self.env),
+            rasa_command(self.settings, self.rasa_bin, credentials=credentials),
+            rasa_env(self.settings, self.token, self.env),
         )
         # /status answers only once the model has loaded; "/" answers before that.
-        wait_for(f"{self.rasa_url}/status?token={self.token}", timeout, [proc])
+        wait_for(f"{self.rasa_url}/status", timeout, [proc], auth=RasaAuth(self.token))
 
     @property
     def web_url(self) -> str:
@@ -246,6 +257,7 @@ class Servers:
         return f"http://127.0.0.1:{port}"
 
     def stop(self, name: str) -> None:
+        self.commands.pop(name, None)
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
             return

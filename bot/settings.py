@@ -46,6 +46,8 @@ class Settings:
     notify_interval: float = 5.0
     # Signs the web chat's conversation cookies; in development one is generated under var/.
     chat_secret: str = ""
+    # Rasa sends it to the action server, which refuses calls without it; generated in development.
+    action_server_token: str = ""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -129,6 +131,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
     if app_env == "production" and chat_secret.strip().lower() in PLACEHOLDER_SECRETS:
         raise ConfigurationError("CHAT_SECRET is missing or a placeholder; set a long random value")
 
+    action_server_token = env.get("ACTION_SERVER_TOKEN", "")
+    if app_env == "production" and action_server_token.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ConfigurationError("ACTION_SERVER_TOKEN is missing or a placeholder; set a long random value")
+
     return Settings(
         app_env=app_env,
         var_dir=var_dir,
@@ -156,4 +162,5 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         ),
         notify_interval=_seconds(env, "NOTIFY_INTERVAL_SECONDS", 5.0, 0.2, 3600.0),
         chat_secret=chat_secret,
+        action_server_token=action_server_token,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Bidirectional embeddings, overrides and isolates: they can make text read differently from
@@ -31,3 +32,26 @@ def printable(text: str) -> str:
     """
     plain = text.replace("\r\n", "\n").translate(_LINE_BREAKS)
     return "".join(ch for ch in plain if _keep(ch)).strip()
+
+
+MAX_CONVERSATION_ID = 128
+# What a URL path segment carries unchanged: Rasa's HTTP API (Sanic 21) does not decode
+# percent-escapes in `/conversations/<id>/...`, so an id outside this set could be written
+# by a channel but never addressed again by the console or the notifier. Every channel's
+# ids fit: Facebook's and Telegram's digits, Twilio's "+64..." and "whatsapp:+64...", ours.
+_CONVERSATION_ID = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=-]+")
+
+
+def conversation_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a conversation id, or None if it can.
+
+    Every entry point that names a conversation checks this before the id reaches Rasa's
+    tracker store: one lone surrogate there once ended the whole Rasa process.
+    """
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_CONVERSATION_ID:
+        return f"must be at most {MAX_CONVERSATION_ID} characters"
+    if not _CONVERSATION_ID.fullmatch(value):
+        return "may contain only letters, digits and . _ ~ : @ ! $ & ' ( ) * + , ; = -"
+    return None

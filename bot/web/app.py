@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot import incidents as service
 from bot import operators
 from bot.db import make_engine, make_session_factory
+from bot.devsecrets import rasa_token
 from bot.errors import NotFoundError, StatusPageError, ValidationError
 from bot.models import Impact, Incident, IncidentStatus, ServiceStatus, SourceHealth
 from bot.settings import Settings, load_settings
@@ -324,9 +325,7 @@ def create_app(
     _error_handlers(app)
     console_error_handlers(app)
     if rasa is None:
-        from bot.servers import dev_token
-
-        rasa = RasaClient(settings.rasa_url, dev_token(settings))
+        rasa = RasaClient(settings.rasa_url, rasa_token(settings))
     app.include_router(console_router(settings, sessions, clock, rasa))
     app.mount("/static", StaticFiles(directory=str(FilePath(__file__).resolve().parent / "static")), name="static")
 

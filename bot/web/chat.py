@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Body, Request
@@ -30,6 +29,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.devsecrets import chat_secret
+from bot.rasa_api import conversation_path, rasa_client
 from bot.settings import Settings
 from bot.status import read_overview
 from bot.text import printable
@@ -41,18 +42,6 @@ COOKIE = "oa_chat"
 CHANNEL = "webchat"
 MAX_MESSAGE = 2000  # characters
 HISTORY = 200  # messages shown after a reload
-
-
-def chat_secret(settings: Settings) -> str:
-    """CHAT_SECRET, or in development and tests one generated once and kept under var/."""
-    if settings.chat_secret:
-        return settings.chat_secret
-    path = settings.var_dir / "chat-secret"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
 
 
 def sign(conversation_id: str, key: str) -> str:
@@ -143,7 +132,7 @@ def chat_router(
         return with_cookie(response, conversation_id, request)
 
     def rasa() -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=settings.rasa_url, timeout=httpx.Timeout(30.0), transport=transport)
+        return rasa_client(settings.rasa_url, rasa_token, timeout=30.0, transport=transport)
 
     @router.post("/chat/send")
     async def send(request: Request, payload: Annotated[Any, Body()] = None) -> Response:
@@ -184,9 +173,7 @@ def chat_router(
             return JSONResponse([])
         try:
             async with rasa() as client:
-                response = await client.get(
-                    f"/conversations/{quote(conversation_id, safe='')}/tracker", params={"token": rasa_token}
-                )
+                response = await client.get(conversation_path(conversation_id, "tracker"))
             response.raise_for_status()
             events = response.json().get("events") or []
         except (httpx.HTTPError, ValueError, AttributeError):

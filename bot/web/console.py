@@ -43,6 +43,7 @@ from bot.models import (
     StaffUser,
     Urgency,
 )
+from bot.rasa_api import conversation_path, rasa_client
 from bot.settings import Settings
 from bot.text import printable
 from bot.timefmt import format_when
@@ -72,13 +73,9 @@ class RasaClient:
         self.base_url, self.token, self.transport = base_url, token, transport
 
     def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self.base_url, timeout=httpx.Timeout(5.0), transport=self.transport, params={"token": self.token}
-        )
+        return rasa_client(self.base_url, self.token, timeout=5.0, transport=self.transport)
 
-    @staticmethod
-    def _path(conversation_id: str, rest: str) -> str:
-        return f"/conversations/{quote(conversation_id, safe='')}/{rest}"
+    _path = staticmethod(conversation_path)
 
     async def events(self, conversation_id: str) -> list[dict[str, Any]] | None:
         """The conversation's events, or None if Rasa cannot be reached."""
@@ -88,7 +85,7 @@ class RasaClient:
             response.raise_for_status()
             events = response.json().get("events")
             return events if isinstance(events, list) else None
-        except (httpx.HTTPError, ValueError, AttributeError):
+        except (httpx.HTTPError, ValueError, AttributeError, ValidationError):
             return None
 
     async def reply(self, conversation_id: str, text: str) -> None:

@@ -50,9 +50,21 @@ def test_placeholder_token_refused_outside_development(token: str) -> None:
 
 
 def test_real_token_accepted_in_production() -> None:
-    env = {"APP_ENV": "production", "RASA_AUTH_TOKEN": "k3J9x-long-random", "CHAT_SECRET": "q8-also-long-random"}
+    env = {
+        "APP_ENV": "production",
+        "RASA_AUTH_TOKEN": "k3J9x-long-random",
+        "CHAT_SECRET": "q8-also-long-random",
+        "ACTION_SERVER_TOKEN": "w2-a-third-long-random",
+    }
     s = load_settings(env, dotenv_path=NO_FILE)
     assert s.rasa_auth_token == "k3J9x-long-random" and s.chat_secret == "q8-also-long-random"
+    assert s.action_server_token == "w2-a-third-long-random"
+
+
+def test_production_needs_an_action_server_token() -> None:
+    env = {"APP_ENV": "production", "RASA_AUTH_TOKEN": "k3J9x-long-random", "CHAT_SECRET": "q8-also-long-random"}
+    with pytest.raises(ConfigurationError, match="ACTION_SERVER_TOKEN"):
+        load_settings(env, dotenv_path=NO_FILE)
 
 
 def test_production_needs_a_chat_secret() -> None:
@@ -94,7 +106,7 @@ def test_social_channels_are_written_only_when_configured(tmp_path: Path) -> Non
 
     settings = load_settings({"VAR_DIR": str(tmp_path)}, dotenv_path=NO_FILE)
     plain = yaml.safe_load(write_credentials(settings, {}).read_text(encoding="utf-8"))
-    assert plain == {"bot.rasa_addons.SafeRestInput": None}
+    assert plain == {"bot.rasa_runtime.SafeRestInput": None}
     env = {
         "TWILIO_ACCOUNT_SID": "AC1",
         "TWILIO_AUTH_TOKEN": "t",

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.db import make_engine, make_session_factory
+from bot.devsecrets import rasa_token
 from bot.knowledge import load_knowledge
 from bot.run import prepare_store
 from bot.seed import load_scenario, scenario_path
-from bot.servers import Servers, dev_token, isolated_env
+from bot.servers import Servers, isolated_env
 from bot.settings import Settings, load_settings
 from bot.store import utcnow
 
@@ -72,7 +73,7 @@ def load_now(engine: Engine, settings: Settings, scenario: str = "outage_day_two
 def start_assistant(env: dict[str, str], logs: Path) -> Assistant:
     settings = load_settings(env)
     prepare_store(settings)
-    servers = Servers(settings=settings, env=env, token=dev_token(settings), logs=logs)
+    servers = Servers(settings=settings, env=env, token=rasa_token(settings), logs=logs)
     assistant = Assistant(servers=servers, engine=make_engine(settings.database_url))
     try:
         servers.start_actions()

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.devsecrets import chat_secret
 from bot.settings import PROJECT_ROOT
-from bot.web.chat import COOKIE, chat_secret, verify
+from bot.web.chat import COOKIE, verify
 from bot.web.console import RasaClient
 from tests.e2e.conftest import Assistant
 

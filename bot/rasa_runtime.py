@@ -1,0 +1,271 @@
+"""What the Rasa server loads at run time (never at training): its launcher, the tracker
+store and the REST input channel. Runs only in `.venv-rasa`, Rasa's own environment.
+
+- `python -m bot.rasa_runtime run ...` starts `rasa run` with the HTTP API token taken from
+  the environment (RASA_AUTH_TOKEN), so that it never appears on a command line (`ps`).
+  The same secret signs the JWTs that our clients send in an Authorization header, so no
+  client puts it in a URL either (URLs end up in access logs).
+- `SafeSQLTrackerStore`: Rasa 3.6's SQL tracker store ends the whole process on any
+  ValueError raised while a session is open (see `session_scope`); this one lets the error
+  fail only the conversation it happened in.
+- `guard_messages` checks every incoming message's conversation id, channel name and
+  metadata before Rasa sees it, for every channel that uses it.
+- `SafeRestInput`: Rasa's REST channel with its input checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.rest import RestInput
+from rasa.core.tracker_store import SQLTrackerStore, ensure_schema_exists
+from sanic import response as sanic_response
+from sanic.exceptions import InvalidUsage, PayloadTooLarge
+from sanic.request import Request
+
+from bot.text import conversation_id_problem, printable
+
+logger = logging.getLogger(__name__)
+
+TOKEN_VARIABLE = "RASA_AUTH_TOKEN"
+MAX_BODY_BYTES = 64 * 1024
+MAX_MESSAGE_CHARS = 10_000
+MAX_METADATA_BYTES = 8 * 1024
+CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+# --- launcher -----------------------------------------------------------------------------
+
+
+def rasa_argv(argv: list[str], environ: dict[str, str]) -> list[str]:
+    """Rasa's own command line, with the token from `environ` added (and never from `argv`)."""
+    if any(arg in ("--auth-token", "--jwt-secret") for arg in argv):
+        raise SystemExit("pass the token in the RASA_AUTH_TOKEN environment variable, not on the command line")
+    token = environ.get(TOKEN_VARIABLE, "")
+    if not token:
+        raise SystemExit(f"{TOKEN_VARIABLE} is not set")
+    # Rasa's argument parser is the only way in; this list lives only inside this process,
+    # /proc/<pid>/cmdline keeps the command we were started with.
+    return ["rasa", *argv, "--auth-token", token, "--jwt-secret", token, "--jwt-method", "HS256"]
+
+
+async def refuse_bad_conversation_ids(request: Request) -> Any:
+    """Rasa's HTTP API takes a conversation id in the path (`/conversations/<id>/...`) and
+    hands it to the tracker store unchecked; such an id gets 400 here instead."""
+    conversation_id = (request.match_info or {}).get("conversation_id")
+    if conversation_id is None:
+        return None
+    problem = conversation_id_problem(conversation_id)
+    if problem:
+        return sanic_response.json(
+            {"status": "failure", "reason": "BadRequest", "message": f"conversation id {problem}"}, 400
+        )
+    return None
+
+
+def install_api_guard() -> None:
+    """Wrap `rasa.core.run.configure_app` so that the app it builds checks conversation ids.
+
+    Rasa 3.6 offers no hook for middleware on its HTTP API (channel blueprints' middleware
+    applies to their own routes only), and `serve_application` looks `configure_app` up in
+    its module at call time, so wrapping the module attribute is enough.
+    """
+    import rasa.core.run
+
+    original = rasa.core.run.configure_app
+    if getattr(original, "_outage_guarded", False):
+        return
+
+    def configure_app(*args: Any, **kwargs: Any) -> Any:
+        app = original(*args, **kwargs)
+        app.register_middleware(refuse_bad_conversation_ids, "request")
+        return app
+
+    configure_app._outage_guarded = True  # type: ignore[attr-defined]
+    rasa.core.run.configure_app = configure_app
+
+
+def main() -> None:
+    sys.argv = rasa_argv(sys.argv[1:], dict(os.environ))
+    install_api_guard()
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+# --- tracker store ------------------------------------------------------------------------
+
+
+class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
+    """Rasa's SQLTrackerStore, except that an error in one conversation stays in it.
+
+    Upstream `SQLTrackerStore.session_scope` (rasa 3.6.21) wraps the whole session in
+    `except ValueError: print_error_and_exit(...)`, meant for a missing PostgreSQL schema.
+    UnicodeEncodeError is a ValueError, so a conversation id with a lone surrogate
+    (`{"sender": "\\ud800"}`) used to end the Rasa server. Here only the schema check can
+    exit; any other error propagates to the message being handled, which the channel
+    answers (see SafeRestInput's `fill_silence`).
+    """
+
+    @contextlib.contextmanager
+    def session_scope(self) -> Generator[Any, None, None]:
+        session = self.sessionmaker()
+        try:
+            try:
+                ensure_schema_exists(session)
+            except ValueError as e:  # the one case upstream's exit is for
+                raise SystemExit(f"PostgreSQL schema {e} was not found in the database") from e
+            yield session
+        finally:
+            session.close()
+
+
+# --- every channel --------------------------------------------------------------------------
+
+
+def message_problem(message: UserMessage) -> str | None:
+    """Why Rasa should not handle `message`, or None."""
+    problem = conversation_id_problem(message.sender_id)
+    if problem:
+        return f"conversation id {problem}"
+    if not isinstance(message.input_channel, str) or not CHANNEL_NAME.fullmatch(message.input_channel):
+        return "input_channel must be a short lower-case name such as 'webchat'"
+    if message.metadata is not None:
+        try:
+            size = len(json.dumps(message.metadata))
+        except (TypeError, ValueError):
+            return "metadata must be plain JSON"
+        if size > MAX_METADATA_BYTES:
+            return f"metadata is larger than {MAX_METADATA_BYTES} bytes"
+    return None
+
+
+def guard_messages(on_new_message: OnNewMessage) -> OnNewMessage:
+    """Wrap a channel's handler: drop messages whose id, channel or metadata could break the
+    tracker store, and clean the text of characters no customer types (NUL, lone surrogates).
+
+    Channels whose input checks answer the sender with a 4xx (REST, Twilio) refuse such a
+    message before this; here is the last line for every channel, and what it drops cannot
+    be answered anyway (there is no valid conversation to answer in).
+    """
+
+    async def checked(message: UserMessage) -> Any:
+        problem = message_problem(message)
+        if problem:
+            logger.warning("message dropped on channel %r: %s", message.input_channel, problem)
+            return None
+        if isinstance(message.text, str):
+            message.text = printable(message.text)
+        return await on_new_message(message)
+
+    return checked
+
+
+# --- REST ---------------------------------------------------------------------------------
+
+
+class SafeRestInput(RestInput):  # type: ignore[misc]
+    """Rasa's REST channel with input checks: bad bodies get a 4xx with a reason, never a 500.
+
+    Registered under the same name, so the URL stays /webhooks/rest/webhook.
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    @staticmethod
+    def _payload(request: Request) -> dict[str, Any]:
+        cached = request.ctx.__dict__.get("outage_payload")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        body = request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidUsage("request body must be UTF-8 JSON") from None
+        if not isinstance(data, dict):
+            raise InvalidUsage('request body must be a JSON object like {"sender": "...", "message": "..."}')
+        request.ctx.outage_payload = data
+        return data
+
+    async def _extract_sender(self, request: Request) -> str:
+        sender = self._payload(request).get("sender")
+        problem = conversation_id_problem(sender)
+        if problem:
+            raise InvalidUsage(f"'sender' {problem}")
+        return str(sender)
+
+    def _extract_message(self, request: Request) -> str:
+        message = self._payload(request).get("message", "")
+        if message is None:
+            message = ""
+        if not isinstance(message, str):
+            raise InvalidUsage("'message' must be a string")
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise PayloadTooLarge(f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
+        return printable(message)
+
+    def _extract_input_channel(self, request: Request) -> str:
+        channel = self._payload(request).get("input_channel") or self.name()
+        if not isinstance(channel, str) or not CHANNEL_NAME.fullmatch(channel):
+            raise InvalidUsage("'input_channel' must be a short lower-case name such as 'webchat'")
+        return channel
+
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
+        metadata = self._payload(request).get("metadata")
+        if metadata is None:
+            return None
+        if not isinstance(metadata, dict):
+            raise InvalidUsage("'metadata' must be a JSON object")
+        if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+            raise PayloadTooLarge(f"'metadata' is larger than {MAX_METADATA_BYTES} bytes")
+        return metadata
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Any:
+        """Rasa's blueprint, plus: a turn that produced no reply at all gets one.
+
+        When a custom action fails (the action server is restarting, say) or the tracker
+        store fails, Rasa logs it and answers with nothing; the customer would not know
+        whether anything happened. They are told to try again in a minute, or, in a
+        conversation paused for staff, that a person has it.
+        """
+        bp = super().blueprint(guard_messages(on_new_message))
+
+        @bp.middleware("response")  # type: ignore[misc]
+        async def fill_silence(request: Request, response: Any) -> Any:
+            if request.method != "POST" or not request.path.endswith("/webhook") or response.status != 200:
+                return None
+            if response.body.strip() != b"[]" or request.args.get("stream"):
+                return None
+            sender = str(self._payload(request).get("sender") or "")
+            agent = request.app.ctx.agent
+            paused = False
+            try:
+                tracker = await agent.tracker_store.retrieve(sender)
+                paused = bool(tracker and tracker.is_paused())
+            except Exception:  # the tracker store itself may be what failed
+                logger.exception("could not read the tracker of a silent turn")
+            name = "utter_paused_for_staff" if paused else "utter_internal_error"
+            variants = agent.domain.responses.get(name) or [{"text": ""}]
+            if not paused:
+                logger.warning("a turn produced no reply; told the customer to try again")
+            return sanic_response.json([{"recipient_id": sender, "text": variants[0].get("text", "")}])
+
+        return bp
+
+
+if __name__ == "__main__":
+    main()

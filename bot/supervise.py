@@ -1,0 +1,56 @@
+"""Keep the assistant's servers running: one that exits is started again, with backoff,
+while the others go on serving."""
+
+from __future__ import annotations
+
+import logging
+import math
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class Restartable(Protocol):
+    def exited(self) -> dict[str, int]: ...
+
+    def respawn(self, name: str) -> subprocess.Popen[bytes]: ...
+
+
+@dataclass
+class Supervisor:
+    """Restarts exited servers: after `first_delay`, doubling up to `max_delay` while a server
+    keeps failing, and back to `first_delay` once it has stayed up for `stable_after`."""
+
+    servers: Restartable
+    clock: Callable[[], float] = time.monotonic
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    stable_after: float = 60.0
+    _due: dict[str, float] = field(default_factory=dict)
+    _delay: dict[str, float] = field(default_factory=dict)
+    _started: dict[str, float] = field(default_factory=dict)
+
+    def tick(self) -> list[str]:
+        """Schedule restarts for servers that exited; start those that are due. Returns the
+        names started."""
+        now = self.clock()
+        for name, code in self.servers.exited().items():
+            if name in self._due:
+                continue
+            if now - self._started.get(name, -math.inf) >= self.stable_after:
+                self._delay[name] = self.first_delay
+            delay = self._delay.get(name, self.first_delay)
+            self._due[name] = now + delay
+            self._delay[name] = min(delay * 2, self.max_delay)
+            logger.warning("%s exited with code %s; starting it again in %.0f s", name, code, delay)
+        started = [name for name, due in self._due.items() if now >= due]
+        for name in started:
+            del self._due[name]
+            self.servers.respawn(name)
+            self._started[name] = now
+            logger.warning("%s started again", name)
+        return started
