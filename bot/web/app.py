@@ -19,8 +19,10 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select, text
@@ -46,6 +48,7 @@ from bot.statuspage import (
 )
 from bot.web.chat import chat_router
 from bot.web.console import RasaClient, console_error_handlers, console_router
+from bot.web.deps import RowId, RowIdQuery
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +165,42 @@ class SourceOut(BaseModel):
     last_error: str | None = None
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="where in the request, e.g. body.title or query.active")
+    problem: str
+
+
+class Problem(BaseModel):
+    """Every error this API answers with has this shape."""
+
+    detail: str = Field(description="what went wrong, in a sentence")
+    errors: list[FieldProblem] = Field(default_factory=list, description="one entry per invalid field (422)")
+
+
+def problem(detail: str, status: int, errors: list[FieldProblem] | None = None, **kwargs: Any) -> JSONResponse:
+    return JSONResponse(Problem(detail=detail, errors=errors or []).model_dump(), status, **kwargs)
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, all with the Problem body."""
+    return {status: {"model": Problem, "description": ERROR_MEANINGS[status]} for status in statuses}
+
+
+ERROR_MEANINGS = {
+    400: "The body is not JSON (or not UTF-8)",
+    401: "No valid credential",
+    404: "No such incident",
+    413: "The body is over 1 MB",
+    422: "The request breaks a rule; `errors` names each invalid field",
+    503: "The incident store is unavailable; nothing was changed",
+}
+READ = documented(401, 422, 503)
+READ_ONE = documented(401, 404, 422, 503)
+WRITE = documented(400, 401, 413, 422, 503)
+WRITE_ONE = documented(400, 401, 404, 413, 422, 503)
+WEBHOOK = documented(400, 401, 413, 422, 503)
+
+
 class HealthOut(BaseModel):
     status: str = Field(description="ok, or degraded when a source is failing")
     checked_at: datetime
@@ -183,7 +222,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
-            await JSONResponse({"detail": f"request body is over {self.limit} bytes"}, 413)(scope, receive, send)
+            await problem(f"request body is over {self.limit} bytes", 413)(scope, receive, send)
             return
         seen = 0
 
@@ -198,24 +237,67 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await JSONResponse({"detail": f"request body is over {self.limit} bytes"}, 413)(scope, receive, send)
+            await problem(f"request body is over {self.limit} bytes", 413)(scope, receive, send)
 
 
 class _TooLarge(Exception):
     pass
 
 
+def unauthorized() -> JSONResponse:
+    return problem(
+        "a valid bearer token is required (create one with `python -m bot.cli token create NAME`)",
+        401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+class OperatorAuth:
+    """Authenticate `/api/` requests before anything reads their body.
+
+    FastAPI parses a JSON body before it runs dependencies, so an auth dependency alone
+    would answer an anonymous malformed body with 400 and let anyone make us parse a
+    megabyte. The operator's name is left in `request.state.operator`.
+    """
+
+    def __init__(self, app: ASGIApp, sessions: sessionmaker[Session]) -> None:
+        self.app, self.sessions = app, sessions
+
+    def _authenticate(self, token: str) -> str | None:
+        with self.sessions() as session:
+            return operators.authenticate(session, token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = header.partition(" ")
+        try:
+            name = await run_in_threadpool(self._authenticate, token.strip()) if scheme.lower() == "bearer" else None
+        except SQLAlchemyError as exc:
+            logger.warning("incident store unavailable: %s", exc.__class__.__name__)
+            await problem("the incident store is unavailable; nothing was changed", 503)(scope, receive, send)
+            return
+        if name is None:
+            await unauthorized()(scope, receive, send)
+            return
+        scope.setdefault("state", {})["operator"] = name
+        await self.app(scope, receive, send)
+
+
 def _validation_response(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return JSONResponse({"detail": "the request body is not valid JSON"}, 400)
+        return problem("the request body is not valid JSON", 400)
     # Echoing inputs back could reflect megabytes or markup; field paths and reasons suffice.
-    detail = [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body", "problem": e.get("msg")}
+    fields = [
+        FieldProblem(field=".".join(str(p) for p in e.get("loc", ())) or "body", problem=str(e.get("msg")))
         for e in errors
     ]
-    return JSONResponse({"detail": detail}, 422)
+    summary = "; ".join(f"{f.field}: {f.problem}" for f in fields[:3])
+    return problem(f"the request is invalid ({summary})", 422, fields)
 
 
 def _problem(request: Request, detail: str, status: int) -> Response:
@@ -225,7 +307,7 @@ def _problem(request: Request, detail: str, status: int) -> Response:
             f'<h1>That didn\'t work</h1><p>{html.escape(detail)}</p><p><a href="/console">Back to the console</a></p>'
         )
         return HTMLResponse(body, status)
-    return JSONResponse({"detail": detail}, status)
+    return problem(detail, status)
 
 
 class SecurityHeaders:
@@ -271,12 +353,12 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StatusPageError)
     def _bad_webhook(_: Request, exc: StatusPageError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, 400)
+        return problem(str(exc), 400)
 
     @app.exception_handler(SQLAlchemyError)
     def _db_down(_: Request, exc: SQLAlchemyError) -> JSONResponse:
         logger.warning("incident store unavailable: %s", exc.__class__.__name__)
-        return JSONResponse({"detail": "the incident store is unavailable; nothing was changed"}, 503)
+        return problem("the incident store is unavailable; nothing was changed", 503)
 
 
 # --- the application ------------------------------------------------------------------------
@@ -320,7 +402,9 @@ def create_app(
         description="Operators publish incident state here; the assistant answers customers from it.",
         lifespan=lifespan,
     )
+    # The last added runs first: headers on every answer, then who is asking, then the body.
     app.add_middleware(BodyLimit)
+    app.add_middleware(OperatorAuth, sessions=sessions)
     app.add_middleware(SecurityHeaders)
     _error_handlers(app)
     console_error_handlers(app)
@@ -335,27 +419,21 @@ def create_app(
         with sessions.begin() as session:
             yield session  # committed when the handler returns (scope="function": before the response is sent)
 
-    def operator(
-        session: Annotated[Session, Depends(db, scope="function")],
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> str:
-        scheme, _, token = (authorization or "").partition(" ")
-        name = operators.authenticate(session, token.strip()) if scheme.lower() == "bearer" else None
-        if name is None:
+    bearer = HTTPBearer(auto_error=False, description="an operator token (`python -m bot.cli token create NAME`)")
+
+    def operator(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        """The operator OperatorAuth found (it ran before the body was read); `bearer` documents it."""
+        name = getattr(request.state, "operator", None)
+        if not isinstance(name, str):
             raise _Unauthorized
         return name
 
     @app.exception_handler(_Unauthorized)
     def _unauthorized(_: Request, __: _Unauthorized) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "a valid bearer token is required (create one with `python -m bot.cli token create NAME`)"},
-            401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return unauthorized()
 
     Db = Annotated[Session, Depends(db, scope="function")]
     Operator = Annotated[str, Depends(operator)]
-    IncidentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
     def load(session: Session, incident_id: int) -> Incident:
         incident = session.scalars(
@@ -372,7 +450,7 @@ def create_app(
         session.expire_all()
         return IncidentOut.of(load(session, incident_id))
 
-    @app.get("/api/v1/incidents", response_model=list[IncidentOut], tags=["incidents"])
+    @app.get("/api/v1/incidents", response_model=list[IncidentOut], tags=["incidents"], responses=READ)
     def list_incidents(
         session: Db, _: Operator, active: Annotated[bool, Query(description="only unresolved incidents")] = False
     ) -> list[IncidentOut]:
@@ -381,7 +459,7 @@ def create_app(
             query = query.where(Incident.status != IncidentStatus.RESOLVED)
         return [IncidentOut.of(i) for i in session.scalars(query.order_by(Incident.id.desc()).limit(100))]
 
-    @app.post("/api/v1/incidents", response_model=IncidentOut, status_code=201, tags=["incidents"])
+    @app.post("/api/v1/incidents", response_model=IncidentOut, status_code=201, tags=["incidents"], responses=WRITE)
     def create(body: IncidentIn, session: Db, actor: Operator) -> IncidentOut:
         incident = service.create_incident(
             session,
@@ -398,18 +476,23 @@ def create_app(
         )
         return done(session, incident.id, actor, "create", body.model_dump(mode="json"))
 
-    @app.get("/api/v1/incidents/{incident_id}", response_model=IncidentOut, tags=["incidents"])
-    def get(incident_id: IncidentId, session: Db, _: Operator) -> IncidentOut:
+    @app.get("/api/v1/incidents/{incident_id}", response_model=IncidentOut, tags=["incidents"], responses=READ_ONE)
+    def get(incident_id: RowId, session: Db, _: Operator) -> IncidentOut:
         return IncidentOut.of(load(session, incident_id))
 
-    @app.patch("/api/v1/incidents/{incident_id}", response_model=IncidentOut, tags=["incidents"])
-    def edit(incident_id: IncidentId, body: IncidentPatch, session: Db, actor: Operator) -> IncidentOut:
+    @app.patch("/api/v1/incidents/{incident_id}", response_model=IncidentOut, tags=["incidents"], responses=WRITE_ONE)
+    def edit(incident_id: RowId, body: IncidentPatch, session: Db, actor: Operator) -> IncidentOut:
         service.edit_incident(session, incident_id, now=clock(), title=body.title, impact=body.impact, cause=body.cause)
         return done(session, incident_id, actor, "edit", body.model_dump(mode="json", exclude_unset=True))
 
-    @app.put("/api/v1/incidents/{incident_id}/services/{service_key}", response_model=IncidentOut, tags=["incidents"])
+    @app.put(
+        "/api/v1/incidents/{incident_id}/services/{service_key}",
+        response_model=IncidentOut,
+        tags=["incidents"],
+        responses=WRITE_ONE,
+    )
     def set_impact(
-        incident_id: IncidentId,
+        incident_id: RowId,
         service_key: Annotated[str, Path(max_length=32)],
         body: ImpactIn,
         session: Db,
@@ -419,9 +502,13 @@ def create_app(
         return done(session, incident_id, actor, "set_impact", {"service": service_key, "status": body.status.value})
 
     @app.post(
-        "/api/v1/incidents/{incident_id}/updates", response_model=IncidentOut, status_code=201, tags=["incidents"]
+        "/api/v1/incidents/{incident_id}/updates",
+        response_model=IncidentOut,
+        status_code=201,
+        tags=["incidents"],
+        responses=WRITE_ONE,
     )
-    def post_update(incident_id: IncidentId, body: UpdateIn, session: Db, actor: Operator) -> IncidentOut:
+    def post_update(incident_id: RowId, body: UpdateIn, session: Db, actor: Operator) -> IncidentOut:
         service.post_update(
             session,
             incident_id,
@@ -435,16 +522,18 @@ def create_app(
         )
         return done(session, incident_id, actor, "post_update", body.model_dump(mode="json"))
 
-    @app.post("/api/v1/incidents/{incident_id}/resolve", response_model=IncidentOut, tags=["incidents"])
-    def resolve(incident_id: IncidentId, body: ResolveIn, session: Db, actor: Operator) -> IncidentOut:
+    @app.post(
+        "/api/v1/incidents/{incident_id}/resolve", response_model=IncidentOut, tags=["incidents"], responses=WRITE_ONE
+    )
+    def resolve(incident_id: RowId, body: ResolveIn, session: Db, actor: Operator) -> IncidentOut:
         service.resolve_incident(session, incident_id, message=body.message, now=clock(), resolved_at=body.resolved_at)
         return done(session, incident_id, actor, "resolve", body.model_dump(mode="json"))
 
-    @app.get("/api/v1/audit", response_model=list[AuditOut], tags=["audit"])
+    @app.get("/api/v1/audit", response_model=list[AuditOut], tags=["audit"], responses=READ)
     def audit(
         session: Db,
         _: Operator,
-        incident_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+        incident_id: RowIdQuery = None,
     ) -> list[AuditOut]:
         return [
             AuditOut(at=e.at, actor=e.actor, action=e.action, incident_id=e.incident_id, detail=e.detail)
@@ -465,12 +554,12 @@ def create_app(
             state["sync"].wake()  # confirm against the page itself without waiting for the next poll
         return {"status": "accepted"}
 
-    @app.post("/hooks/statuspage/{secret}", status_code=202, tags=["webhooks"])
+    @app.post("/hooks/statuspage/{secret}", status_code=202, tags=["webhooks"], responses=WEBHOOK)
     async def statuspage_webhook(secret: Annotated[str, Path(max_length=200)], request: Request) -> dict[str, str]:
         """Statuspage subscriber webhooks (incident and component updates); the secret is in the URL."""
         return await receive_webhook(secret, request)
 
-    @app.post("/hooks/statuspage", status_code=202, tags=["webhooks"])
+    @app.post("/hooks/statuspage", status_code=202, tags=["webhooks"], responses=WEBHOOK)
     async def statuspage_webhook_header(
         request: Request, x_webhook_secret: Annotated[str | None, Header(max_length=200)] = None
     ) -> dict[str, str]:
@@ -491,7 +580,12 @@ def create_app(
                 detail = {"component": event.component.name, "status": event.component.status.value}
             operators.record(session, actor="statuspage webhook", action="webhook", now=now, detail=detail)
 
-    @app.get("/health", response_model=HealthOut, tags=["health"])
+    @app.get(
+        "/health",
+        response_model=HealthOut,
+        tags=["health"],
+        responses={503: {"model": HealthOut, "description": "The database is unreachable"}},
+    )
     def health() -> JSONResponse:
         """Each source's state and how old its data is; 503 if the database is unreachable."""
         now = clock()

@@ -47,6 +47,7 @@ from bot.rasa_api import conversation_path, rasa_client
 from bot.settings import Settings
 from bot.text import printable
 from bot.timefmt import format_when
+from bot.web.deps import RowId, RowIdForm
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +268,8 @@ def console_router(
             status_value = EscalationStatus(status) if status else None
             urgency_value = Urgency(urgency) if urgency else None
             older = int(older_than) if older_than.strip() else None
+            if older is not None and not 0 <= older <= 10_000_000:
+                raise ValueError(older_than)
         except ValueError:
             return page(
                 request, "queue.html", state, **_queue_context(session, []), message="Unknown filter value.", error=True
@@ -298,7 +301,7 @@ def console_router(
         return escalations.get_escalation(session, escalation_id)
 
     @router.get("/escalations/{escalation_id}")
-    async def escalation_page(request: Request, escalation_id: int, state: Staff) -> HTMLResponse:
+    async def escalation_page(request: Request, escalation_id: RowId, state: Staff) -> HTMLResponse:
         with sessions() as session:
             escalation = load(session, escalation_id)
             session.expunge_all()
@@ -321,20 +324,24 @@ def console_router(
         )
 
     @router.post("/escalations/{escalation_id}/assign")
-    def assign(escalation_id: int, session: Db, state: Staff, _csrf: CsrfChecked) -> Response:
+    def assign(escalation_id: RowId, session: Db, state: Staff, _csrf: CsrfChecked) -> Response:
         escalations.assign(session, load(session, escalation_id), state[0], clock())
         return back(f"/console/escalations/{escalation_id}", "Assigned to you.")
 
     @router.post("/escalations/{escalation_id}/note")
     def note(
-        escalation_id: int, session: Db, state: Staff, _csrf: CsrfChecked, text: Annotated[str, Form(max_length=20000)]
+        escalation_id: RowId,
+        session: Db,
+        state: Staff,
+        _csrf: CsrfChecked,
+        text: Annotated[str, Form(max_length=20000)],
     ) -> Response:
         escalations.add_note(session, load(session, escalation_id), state[0], text, clock())
         return back(f"/console/escalations/{escalation_id}", "Note added.")
 
     @router.post("/escalations/{escalation_id}/status")
     def set_status(
-        escalation_id: int, session: Db, state: Staff, _csrf: CsrfChecked, status: Annotated[str, Form(max_length=20)]
+        escalation_id: RowId, session: Db, state: Staff, _csrf: CsrfChecked, status: Annotated[str, Form(max_length=20)]
     ) -> Response:
         try:
             value = EscalationStatus(status)
@@ -345,7 +352,7 @@ def console_router(
 
     @router.post("/escalations/{escalation_id}/reply")
     async def reply(
-        escalation_id: int, state: Staff, _csrf: CsrfChecked, text: Annotated[str, Form(max_length=MAX_REPLY)]
+        escalation_id: RowId, state: Staff, _csrf: CsrfChecked, text: Annotated[str, Form(max_length=MAX_REPLY)]
     ) -> Response:
         body = printable(text)
         if not body:
@@ -373,7 +380,7 @@ def console_router(
         )
 
     @router.post("/escalations/{escalation_id}/handback")
-    async def handback(escalation_id: int, state: Staff, _csrf: CsrfChecked) -> Response:
+    async def handback(escalation_id: RowId, state: Staff, _csrf: CsrfChecked) -> Response:
         with sessions() as session:
             conversation = load(session, escalation_id).conversation_id
         try:
@@ -421,7 +428,7 @@ def console_router(
         session: Db,
         state: Staff,
         _csrf: CsrfChecked,
-        event_id: Annotated[int, Form(ge=1)],
+        event_id: RowIdForm,
         intent: Annotated[str, Form(max_length=64)],
     ) -> Response:
         try:
@@ -486,7 +493,7 @@ def console_router(
 
     @router.post("/incidents/{incident_id}/update")
     def update_incident(
-        incident_id: int,
+        incident_id: RowId,
         session: Db,
         state: Admin,
         _csrf: CsrfChecked,
@@ -503,7 +510,7 @@ def console_router(
 
     @router.post("/incidents/{incident_id}/impact")
     def set_impact(
-        incident_id: int,
+        incident_id: RowId,
         session: Db,
         state: Admin,
         _csrf: CsrfChecked,
@@ -520,7 +527,11 @@ def console_router(
 
     @router.post("/incidents/{incident_id}/resolve")
     def resolve_incident(
-        incident_id: int, session: Db, state: Admin, _csrf: CsrfChecked, message: Annotated[str, Form(max_length=5000)]
+        incident_id: RowId,
+        session: Db,
+        state: Admin,
+        _csrf: CsrfChecked,
+        message: Annotated[str, Form(max_length=5000)],
     ) -> Response:
         incidents.resolve_incident(session, incident_id, message=message, now=clock())
         audited(session, state, "resolve", incident_id, {"message": message})
@@ -548,7 +559,7 @@ def console_router(
         return back("/console/staff", f"Account {username.strip().lower()} created.")
 
     @router.post("/staff/{user_id}/disable")
-    def disable_staff(user_id: int, session: Db, state: Admin, _csrf: CsrfChecked) -> Response:
+    def disable_staff(user_id: RowId, session: Db, state: Admin, _csrf: CsrfChecked) -> Response:
         user = session.get(StaffUser, user_id)
         if user is None:
             raise NotFoundError(f"no staff account {user_id}")

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from bot.db import make_engine, make_session_factory
 from bot.devsecrets import rasa_token
 from bot.knowledge import load_knowledge
+from bot.rasa_api import RasaAuth
 from bot.run import prepare_store
 from bot.seed import load_scenario, scenario_path
 from bot.servers import Servers, isolated_env
@@ -52,9 +53,7 @@ class Assistant:
         return "\n".join(parts)
 
     def tracker(self, sender: str) -> dict[str, Any]:
-        response = httpx.get(
-            f"{self.rasa_url}/conversations/{sender}/tracker", params={"token": self.token}, timeout=30
-        )
+        response = httpx.get(f"{self.rasa_url}/conversations/{sender}/tracker", auth=RasaAuth(self.token), timeout=30)
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 

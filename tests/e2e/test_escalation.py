@@ -189,7 +189,7 @@ def test_a_reference_is_never_shown_without_its_row(demo_assistant: Assistant, d
         if shown:
             assert [r.reference for r in stored] == [shown.group(0)]
         else:  # told it failed (a row may still exist: asking again then shows it)
-            assert "went wrong" in reply or "couldn't save" in reply, reply
+            assert "was not saved" in reply or "couldn't save" in reply, reply
     finally:
         demo_assistant.servers.start_actions()
     # Whatever happened, asking again now gives one coherent answer.

@@ -272,3 +272,33 @@ def test_admin_manages_incidents_through_the_service_functions(console: str, eng
 def test_overview_renders_figures_and_a_chart(console: str) -> None:
     page = login(console, "agent").get("/console/overview")
     assert page.status_code == 200 and "<svg" in page.text and "escalation rate" in page.text
+
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "form"),
+    [
+        ("GET", f"/console/escalations/{HUGE}", None),
+        ("GET", "/console/escalations/-1", None),
+        ("POST", f"/console/escalations/{HUGE}/note", {"text": "x"}),
+        ("POST", f"/console/escalations/{HUGE}/assign", {}),
+        ("POST", "/console/review", {"event_id": HUGE, "intent": "check_outage"}),
+        ("POST", f"/console/incidents/{HUGE}/resolve", {"message": "x"}),
+        ("POST", f"/console/staff/{HUGE}/disable", {}),
+        ("GET", "/console?older_than=" + HUGE, None),
+    ],
+)
+def test_out_of_range_ids_get_4xx_and_the_connection_lives_on(
+    console: str, method: str, path: str, form: dict[str, str] | None
+) -> None:
+    """A number no row can have is refused (404/422, or the queue's own message), never a 500,
+    and the same keep-alive connection answers the next request."""
+    client = login(console, "admin")
+    data = None if form is None else {**form, "csrf": csrf_of(client.get("/console").text)}
+    response = client.request(method, path, data=data)
+    assert response.status_code in (200, 404, 422), response.text
+    if path.startswith("/console?"):
+        assert "Unknown filter value" in response.text
+    assert client.get("/console").status_code == 200
