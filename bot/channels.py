@@ -33,15 +33,29 @@ from bot.text import conversation_id_problem
 logger = logging.getLogger(__name__)
 
 
+# What a connector raises when a correctly signed body is not in the shape it expects
+# (Rasa 3.6's Facebook and Telegram connectors index into it unchecked, which was a 500).
+UNREADABLE = (KeyError, TypeError, AttributeError, IndexError, ValueError)
+
+
 def _guarded(
-    bp: Any, signed: Callable[[Request], bool], refusal: str, sender: Callable[[Request], object] | None = None
+    bp: Any,
+    signed: Callable[[Request], bool],
+    refusal: str,
+    sender: Callable[[Request], object] | None = None,
+    closed: frozenset[str] = frozenset(),
 ) -> Any:
-    """Refuse, with 403, every POST to the blueprint whose signature `signed` rejects; and with
-    400 one whose `sender` (where the channel names it outside the body's JSON) is no valid
-    conversation id. Every message also passes `guard_messages`."""
+    """Refuse, with 403, every POST to the blueprint whose signature `signed` rejects, and any
+    request to a `closed` path; with 400, one whose `sender` (where the channel names it
+    outside the body's JSON) is no valid conversation id, and one whose body the connector
+    cannot read. Every message also passes `guard_messages`."""
+    channel = refusal.split(":", 1)[0]
 
     @bp.middleware("request")  # type: ignore[misc]
     async def check(request: Request) -> Any:
+        if request.path.rstrip("/").rsplit("/", 1)[-1] in closed:
+            logger.warning("webhook refused: %s %s is closed", request.method, request.path)
+            return response.json({"detail": f"{channel}: this path is closed"}, status=403)
         if request.method != "POST":
             return None
         if not signed(request):
@@ -52,6 +66,13 @@ def _guarded(
             logger.warning("webhook refused: sender %s", problem)
             return response.json({"detail": f"the sender {problem}"}, status=400)
         return None
+
+    @bp.exception(*UNREADABLE)  # type: ignore[misc]
+    async def unreadable(request: Request, exception: Exception) -> Any:
+        logger.warning(
+            "webhook refused: %s could not read the body (%s: %s)", channel, type(exception).__name__, exception
+        )
+        return response.json({"detail": f"{channel}: the body is not in the form this channel sends"}, status=400)
 
     return bp
 
@@ -100,9 +121,33 @@ class SignedTelegramInput(TelegramInput):  # type: ignore[misc]
             sent = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
             return hmac.compare_digest(sent.encode(), self.secret_token.encode())
 
+        # Rasa's /set_webhook would register the webhook again without our secret token, after
+        # which every real update is refused: anyone could switch the channel off. We register
+        # at start-up (get_output_channel), so the path is closed.
         return _guarded(
-            super().blueprint(guard_messages(on_new_message)), signed, "telegram: wrong or missing secret token"
+            super().blueprint(guard_messages(on_new_message)),
+            signed,
+            "telegram: wrong or missing secret token",
+            telegram_chat,
+            closed=frozenset({"set_webhook"}),
         )
+
+
+def telegram_chat(request: Request) -> object:
+    """The conversation id of a Telegram update: its chat's id, which Telegram always sends as
+    an integer; None for anything else (Rasa would reply to whatever it found there)."""
+    body = request.json if isinstance(request.json, dict) else {}
+    query = body.get("callback_query")
+    # The order Rasa's TelegramInput reads them in: a button, an edit, a message.
+    if query is not None:
+        message = query.get("message") if isinstance(query, dict) else None
+    elif body.get("edited_message") is not None:
+        message = body["edited_message"]
+    else:
+        message = body.get("message")
+    chat = message.get("chat") if isinstance(message, dict) else None
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    return str(chat_id) if isinstance(chat_id, int) and not isinstance(chat_id, bool) else None
 
 
 class _LocalTelegramOutput(TelegramOutput):  # type: ignore[misc]

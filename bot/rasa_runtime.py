@@ -162,7 +162,12 @@ def guard_messages(on_new_message: OnNewMessage) -> OnNewMessage:
     async def checked(message: UserMessage) -> Any:
         problem = message_problem(message)
         if problem:
-            logger.warning("message dropped on channel %r: %s", message.input_channel, problem)
+            logger.warning(
+                "message dropped on channel %r (conversation %r): %s",
+                message.input_channel,
+                str(message.sender_id)[:40],
+                problem,
+            )
             return None
         if isinstance(message.text, str):
             message.text = printable(message.text)

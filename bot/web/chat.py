@@ -33,7 +33,7 @@ from bot.devsecrets import chat_secret
 from bot.rasa_api import conversation_path, rasa_client
 from bot.settings import Settings
 from bot.status import read_overview
-from bot.text import printable
+from bot.text import conversation_id_problem, printable
 from bot.timefmt import format_when
 
 logger = logging.getLogger(__name__)
@@ -54,8 +54,10 @@ def verify(cookie: str | None, key: str) -> str | None:
     if not cookie or len(cookie) > 200 or "." not in cookie:
         return None
     conversation_id, _, mac = cookie.rpartition(".")
+    if conversation_id_problem(conversation_id) or not mac.isascii():
+        return None  # compare_digest raises on non-ASCII text; a cookie can carry any byte
     expected = hmac.new(key.encode(), conversation_id.encode(), hashlib.sha256).hexdigest()
-    return conversation_id if hmac.compare_digest(mac, expected) else None
+    return conversation_id if hmac.compare_digest(mac.encode(), expected.encode()) else None
 
 
 @dataclass

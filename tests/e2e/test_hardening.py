@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.devsecrets import action_token
 from bot.rasa_api import RasaAuth
+from bot.web.chat import COOKIE
 from tests.e2e.conftest import Assistant
 
 pytestmark = pytest.mark.e2e
@@ -106,3 +110,73 @@ def test_action_server_refuses_calls_without_the_secret(assistant: Assistant, me
         listed = httpx.get(url, headers=right, timeout=10)
         assert listed.status_code == 200 and {"name": "action_submit_escalation"} in listed.json()
     assert httpx.get(f"http://127.0.0.1:{settings.action_port}/health", timeout=10).status_code == 200
+
+
+# --- bounded fuzz of the REST channel and the web chat gateway ----------------------------------
+
+loose = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=60),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=15,
+)
+rest_bodies = st.one_of(
+    st.binary(max_size=3000),
+    loose.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {
+            "sender": st.one_of(st.from_regex(r"fuzz-[a-z0-9]{1,12}", fullmatch=True), st.text(max_size=200), loose),
+            "message": st.one_of(st.text(max_size=300), loose),
+        },
+        optional={"metadata": loose, "input_channel": st.one_of(st.text(max_size=40), loose)},
+    ).map(lambda v: json.dumps(v).encode()),
+)
+FUZZ = settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+def test_rest_fuzz_gets_no_server_error_and_rasa_stays_up(assistant: Assistant) -> None:
+    statuses: list[int] = []
+
+    @FUZZ
+    @given(body=rest_bodies)
+    def send(body: bytes) -> None:
+        response = httpx.post(
+            f"{assistant.rasa_url}/webhooks/rest/webhook",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+        statuses.append(response.status_code)
+        assert response.status_code < 500, (body[:200], response.text[:200])
+
+    send()
+    assert len(statuses) >= 100 and 400 in statuses and 200 in statuses
+    assert rasa_alive(assistant)
+
+
+@pytest.fixture
+def web(assistant: Assistant) -> Iterator[str]:
+    assistant.servers.start_web()
+    try:
+        yield assistant.servers.web_url
+    finally:
+        assistant.servers.stop("web")
+
+
+def test_web_chat_fuzz_gets_no_server_error(assistant: Assistant, web: str) -> None:
+    page = httpx.get(f"{web}/", timeout=10)
+    statuses: list[int] = []
+
+    @FUZZ
+    @given(body=rest_bodies, cookie=st.one_of(st.just(page.cookies.get(COOKIE) or ""), st.text(max_size=300)))
+    def send(body: bytes, cookie: str) -> None:
+        raw = cookie.encode("utf-8", "replace")
+        if any(ch in raw for ch in b"\r\n\x00"):
+            return  # not sendable as one HTTP header
+        headers = [(b"content-type", b"application/json"), (b"cookie", COOKIE.encode() + b"=" + raw)]
+        response = httpx.post(f"{web}/chat/send", content=body, headers=headers, timeout=60)
+        statuses.append(response.status_code)
+        assert response.status_code < 500 or response.status_code == 503, response.text[:200]
+
+    send()
+    assert len(statuses) >= 50
+    assert assistant.servers.procs["web"].poll() is None and rasa_alive(assistant)

@@ -16,11 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bot.rasa_api import RasaAuth
 from bot.servers import Servers, free_port
 from bot.settings import load_settings
 from tests.conftest import serve_in_thread
@@ -197,3 +200,112 @@ def test_twilio_answers_signed_sms_and_refuses_others(social: tuple[str, Provide
     signed = httpx.post(url, data=params, headers={"X-Twilio-Signature": twilio_signature(url, params)}, timeout=60)
     assert signed.status_code in (200, 204)  # Rasa answers Twilio with an empty 204
     wait_for_text(provider, "twilio", ANSWER)
+
+
+# --- bounded fuzz: correctly signed but malformed webhooks ------------------------------------
+
+ids = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.text(max_size=300),
+    st.sampled_from(["\ud800", "a\x00b", "x" * 5000, "", "../../etc", "1/2"]),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+loose = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=12,
+)
+facebook_bodies = st.one_of(
+    loose,
+    st.builds(
+        lambda sender, text, extra: {
+            "object": "page",
+            "entry": [{"id": "1", "time": 1, "messaging": [{"sender": {"id": sender}, "message": text, **extra}]}],
+        },
+        ids,
+        st.one_of(st.fixed_dictionaries({"text": st.text(max_size=200)}), loose),
+        st.dictionaries(st.sampled_from(["postback", "recipient", "timestamp"]), loose, max_size=2),
+    ),
+)
+telegram_bodies = st.one_of(
+    loose,
+    st.builds(
+        lambda chat, sender, text: {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 1,
+                "chat": {"id": chat, "type": "private"},
+                "from": sender,
+                "text": text,
+            },
+        },
+        ids,
+        loose,
+        st.one_of(st.text(max_size=200), loose),
+    ),
+)
+twilio_forms = st.fixed_dictionaries(
+    {"From": ids.map(lambda v: "" if v is None else str(v)[:2000]), "Body": st.text(max_size=500)},
+    optional={"MessageSid": st.text(max_size=40), "To": st.text(max_size=20)},
+)
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+def rasa_status(base: str, token: str) -> int:
+    return httpx.get(f"{base}/status", auth=RasaAuth(token), timeout=30).status_code
+
+
+def test_signed_malformed_webhooks_never_get_a_server_error(social: tuple[str, Provider], assistant: Assistant) -> None:
+    base, _ = social
+    statuses: list[int] = []
+
+    @FUZZ
+    @given(event=facebook_bodies)
+    def facebook(event: object) -> None:
+        body = json.dumps(event).encode()
+        signature = "sha1=" + hmac.new(FB_SECRET.encode(), body, hashlib.sha1).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Hub-Signature": signature}
+        statuses.append(
+            httpx.post(f"{base}/webhooks/facebook/webhook", content=body, headers=headers, timeout=60).status_code
+        )
+
+    @FUZZ
+    @given(update=telegram_bodies)
+    def telegram(update: object) -> None:
+        headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+        body = json.dumps(update).encode()
+        statuses.append(
+            httpx.post(f"{base}/webhooks/telegram/webhook", content=body, headers=headers, timeout=60).status_code
+        )
+
+    @FUZZ
+    @given(params=twilio_forms)
+    def twilio(params: dict[str, str]) -> None:
+        url = f"{base}/webhooks/twilio/webhook"
+        if any(0xD800 <= ord(c) <= 0xDFFF for v in params.values() for c in v):
+            params = {k: v.encode("utf-8", "replace").decode() for k, v in params.items()}
+        headers = {"X-Twilio-Signature": twilio_signature(url, params)}
+        sent = httpx.post(url, data=params, headers=headers, timeout=60)
+        if sent.status_code >= 500:
+            print("FIVE", params)
+        statuses.append(sent.status_code)
+
+    for channel in (facebook, telegram, twilio):
+        channel()
+        assert rasa_status(base, assistant.token) == 200, channel.__name__
+    assert len(statuses) >= 60
+    assert all(status < 500 for status in statuses), sorted(set(statuses))
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_telegram_set_webhook_is_closed(social: tuple[str, Provider], method: str) -> None:
+    """Rasa's /set_webhook re-registers without the secret token; anyone could switch Telegram off."""
+    base, provider = social
+    registrations = sum(1 for k, _ in provider.sent if k == "telegram-setWebhook")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+    assert (
+        httpx.request(method, f"{base}/webhooks/telegram/set_webhook", headers=headers, timeout=30).status_code == 403
+    )
+    assert sum(1 for k, _ in provider.sent if k == "telegram-setWebhook") == registrations

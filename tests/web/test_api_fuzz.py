@@ -4,13 +4,16 @@ content type and body. Bounded so that `make test` stays within CI's time."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
     ignored_auth,
@@ -28,6 +31,11 @@ from tests.conftest import NOW, serve_in_thread
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 SECRET = "hook-" + "f" * 30
+json_documents = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
 FUZZ = settings(
     max_examples=100,
     deadline=None,
@@ -106,3 +114,23 @@ def test_every_operation_without_a_token(served: tuple[str, str]) -> None:
 
     for _label, operation in operations(url):
         fuzz(operation, call)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    # Header values are visible ASCII (HTTP trims surrounding white space).
+    secret=st.sampled_from([SECRET, SECRET[:-1], ""])
+    | st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=80),
+    body=st.binary(max_size=3000) | st.builds(lambda v: json.dumps(v).encode(), json_documents),
+)
+def test_statuspage_webhook_checks_its_secret_before_the_body(
+    served: tuple[str, str], secret: str, body: bytes
+) -> None:
+    url, _ = served
+    headers = {"Content-Type": "application/json", "X-Webhook-Secret": secret}
+    response = httpx.post(f"{url}/hooks/statuspage", content=body, headers=headers, timeout=10)
+    if secret != SECRET:
+        assert response.status_code == 401
+    else:
+        assert response.status_code in (202, 400, 422), response.text
+    assert set(response.json()) == {"detail", "errors"}

@@ -155,3 +155,19 @@ def test_rate_limiter_window_slides() -> None:
     assert limiter.allow("b")
     now[0] = 10.5
     assert limiter.allow("a")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "web-abc.\u00e9\u00e9".encode("latin-1"),  # non-ASCII MAC: used to raise in compare_digest
+        b"web-\xff\xfe.0000",
+        b"\x7f." + b"0" * 64,
+        b"a/b." + b"0" * 64,
+    ],
+)
+def test_a_garbled_cookie_gets_a_fresh_conversation_not_a_500(chat: str, raw: bytes) -> None:
+    for method, path in (("GET", "/"), ("POST", "/chat/send"), ("GET", "/chat/history")):
+        headers = {"Cookie": (COOKIE.encode() + b"=" + raw).decode("latin-1"), "Content-Type": "application/json"}
+        response = httpx.request(method, chat + path, headers=headers, content=b'{"message": "hi"}', timeout=10)
+        assert response.status_code in (200, 403), (path, response.text)
