@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, entity_values, send, service_in_context, source_unavailable
+from actions._support import IncidentStateMixin, entity_values, send, service_in_context
 from bot.answers import notice_replies, notify_answer, notify_target, stale_note
 from bot.errors import IncidentSourceError, KnowledgeError, ValidationError
 from bot.notify import notice, subscribe
@@ -37,7 +37,9 @@ class ActionNotifyMe(IncidentStateMixin, Action):
                     lambda session: subscribe(session, tracker.sender_id, channel, key, now)
                 )
         except (IncidentSourceError, KnowledgeError, ValidationError) as exc:
-            source_unavailable(dispatcher, exc)
+            # Say plainly that nothing was stored: the customer must not wait for a message.
+            logger.warning("could not subscribe %s: %s", tracker.sender_id, exc)
+            dispatcher.utter_message(response="utter_notify_failed")
             return []
         send(dispatcher, notify_answer(ctx, key, incident, subscribed) + stale_note(ctx))
         return []

@@ -8,6 +8,8 @@ store and the REST input channel. Runs only in `.venv-rasa`, Rasa's own environm
 - `SafeSQLTrackerStore`: Rasa 3.6's SQL tracker store ends the whole process on any
   ValueError raised while a session is open (see `session_scope`); this one lets the error
   fail only the conversation it happened in.
+- `HonestTrackerStore`: when the tracker store fails, Rasa 3.6 carries on as if the
+  conversation were new and then drops it; this one lets the failure reach the channel.
 - `guard_messages` checks every incoming message's conversation id, channel name and
   metadata before Rasa sees it, for every channel that uses it.
 - `SafeRestInput`: Rasa's REST channel with its input checked.
@@ -24,9 +26,9 @@ import sys
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
-from rasa.core.tracker_store import SQLTrackerStore, ensure_schema_exists
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, ensure_schema_exists
 from sanic import response as sanic_response
 from sanic.exceptions import InvalidUsage, PayloadTooLarge
 from sanic.request import Request
@@ -95,9 +97,40 @@ def install_api_guard() -> None:
     rasa.core.run.configure_app = configure_app
 
 
+class HonestTrackerStore(FailSafeTrackerStore):  # type: ignore[misc]
+    """Rasa's FailSafeTrackerStore, minus the fall-back that loses conversations.
+
+    Upstream (rasa 3.6.21) answers a failed `retrieve` with None, so the message is handled
+    as the start of a new conversation (its slots and any half-filled form are gone), and a
+    failed `save` goes to an in-memory store that nothing ever reads back: during a database
+    outage every message is answered out of context and then silently dropped. Here the
+    error propagates instead: the channel tells the customer to try again in a minute (see
+    SafeRestInput), nothing is half-handled, and the conversation goes on intact once the
+    database is back.
+    """
+
+    async def retrieve(self, sender_id: str) -> Any:
+        return await self._tracker_store.retrieve(sender_id)
+
+    async def retrieve_full_tracker(self, sender_id: str) -> Any:
+        return await self._tracker_store.retrieve_full_tracker(sender_id)
+
+    async def save(self, tracker: Any) -> None:
+        await self._tracker_store.save(tracker)
+
+
+def install_honest_tracker_store() -> None:
+    """Make Agent wrap its tracker store in HonestTrackerStore (`Agent._create_tracker_store`
+    looks `FailSafeTrackerStore` up in rasa.core.agent's namespace when an agent is made)."""
+    import rasa.core.agent
+
+    rasa.core.agent.FailSafeTrackerStore = HonestTrackerStore
+
+
 def main() -> None:
     sys.argv = rasa_argv(sys.argv[1:], dict(os.environ))
     install_api_guard()
+    install_honest_tracker_store()
     from rasa.__main__ import main as rasa_main
 
     rasa_main()
@@ -171,7 +204,16 @@ def guard_messages(on_new_message: OnNewMessage) -> OnNewMessage:
             return None
         if isinstance(message.text, str):
             message.text = printable(message.text)
-        return await on_new_message(message)
+        try:
+            return await on_new_message(message)
+        except Exception:
+            # Rasa sends a turn's replies before it saves the turn; if the save failed, the
+            # customer must not see an answer to a message the conversation does not hold.
+            # Replies collected for an HTTP response (REST) are withdrawn, so the channel
+            # answers "try again" instead; what a social channel already sent stays sent.
+            if isinstance(message.output_channel, CollectingOutputChannel):
+                message.output_channel.messages.clear()
+            raise
 
     return checked
 

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
@@ -62,11 +62,13 @@ class IncidentStore:
 
     Within `ttl` seconds every reader gets the same snapshot, and concurrent readers share one
     query, so a spike of questions is not a spike of database load. If a read fails, readers
-    get the last state that was read successfully, marked stale; the next read after `ttl`
-    tries the database again, so recovery needs no restart.
+    get the last state that was read successfully, marked stale, and for `retry_after`
+    seconds nobody waits on the database again (a locked SQLite file or a stopped server
+    can take 10 s to fail each read, and on an outage day every message would pay it); the
+    first read after that tries again, so recovery needs no restart.
     """
 
-    def __init__(self, engine: Engine, clock: Clock = utcnow, ttl: float = 0.0) -> None:
+    def __init__(self, engine: Engine, clock: Clock = utcnow, ttl: float = 0.0, retry_after: float = 5.0) -> None:
         self.engine = engine
         self.sessions: sessionmaker[Session] = make_session_factory(engine)
         self.clock = clock
@@ -75,6 +77,13 @@ class IncidentStore:
         self._overview: TTLCache[Overview] = TTLCache(ttl, clock)
         self._waiting: TTLCache[frozenset[str]] = TTLCache(ttl, clock)
         self._last_good: Overview | None = None
+        self.retry_after = retry_after
+        self._failing_until: datetime | None = None
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last read failed less than `retry_after` seconds ago."""
+        return self._failing_until is not None and self.clock() < self._failing_until
 
     def overview_sync(self) -> Overview:
         try:
@@ -100,15 +109,19 @@ class IncidentStore:
         return await self._overview.get(self._load_overview)
 
     async def _load_overview(self) -> Overview:
+        if self._last_good is not None and self.failing:
+            return dataclasses.replace(self._last_good, stale=True)
         self.reads += 1
         try:
             # SQLAlchemy's sync engine blocks; a thread keeps other conversations moving.
             overview = await asyncio.to_thread(self.overview_sync)
         except IncidentSourceError:
+            self._failing_until = self.clock() + timedelta(seconds=self.retry_after)
             if self._last_good is None:
                 raise
             logger.warning("incident store unreadable; answering from the state of %s", self._last_good.as_of)
             return dataclasses.replace(self._last_good, stale=True)
+        self._failing_until = None
         self._last_good = overview
         return overview
 
@@ -117,6 +130,8 @@ class IncidentStore:
         so that most messages cost no query for it)."""
 
         async def load() -> frozenset[str]:
+            if self.failing:
+                return frozenset()  # shown with a later answer, once the store is back
             try:
                 return await self.transaction(lambda session: conversations_with_pending(session, push_channels))
             except IncidentSourceError as exc:

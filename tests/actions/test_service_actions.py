@@ -118,11 +118,14 @@ async def test_unreachable_store_gets_a_fallback_not_an_error(
 ) -> None:
     broken = make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")  # no schema: every query fails
     state = {**state, "store": IncidentStore(broken)}
-    for action in (ActionServiceStatus, ActionOutageOverview, ActionEta, ActionSecurity, ActionNotifyMe):
+    for action in (ActionServiceStatus, ActionOutageOverview, ActionEta, ActionSecurity):
         d = CollectingDispatcher()
         events = await action(**state).run(d, tracker("top_up", "top up"), domain)
         assert sent(d) == ["utter_state_unavailable"], action
         assert events == []
+    d = CollectingDispatcher()  # nothing was stored, and the customer is told so
+    assert await ActionNotifyMe(**state).run(d, tracker("notify_me", "tell me when it's fixed"), domain) == []
+    assert sent(d) == ["utter_notify_failed"]
     d = CollectingDispatcher()
     await ActionGreet(**state).run(d, tracker("greet", "hi"), domain)
     assert sent(d) == ["utter_greet"]

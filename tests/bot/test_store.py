@@ -81,10 +81,13 @@ def test_locked_database_answers_last_known_state_marked_stale_then_recovers(tmp
     stale = asyncio.run(store.overview())
     assert stale.stale and stale.as_of == good.as_of
     assert stale.incidents == good.incidents
+    reads = store.reads
+    clock.now += timedelta(seconds=2)  # past the TTL, within retry_after: nobody waits on the lock again
+    assert asyncio.run(store.overview()).stale and store.reads == reads
 
     blocker.rollback()
     blocker.close()
-    clock.now += timedelta(seconds=2)
+    clock.now += timedelta(seconds=store.retry_after)
     fresh = asyncio.run(store.overview())
     assert not fresh.stale and fresh.as_of == clock.now
 
