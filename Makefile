@@ -19,7 +19,7 @@ export RASA_BIN := $(abspath $(RASA))
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help setup run shell train test lint validate test-stories test-nlu pytest eval eval-finetune bench reset-demo clean browser
+.PHONY: help setup run shell train test lint validate test-stories test-nlu pytest eval eval-finetune bench audit reset-demo clean browser
 
 help:
 	@echo "make run     set up, train if needed, and start the assistant (Ctrl-C stops it)"
@@ -28,6 +28,7 @@ help:
 	@echo "make eval    compare NLU pipelines on the held-out set and the real-message benchmark"
 	@echo "make eval-finetune  measure fine-tuning the sentence encoder (needs python3.11 + torch)"
 	@echo "make bench   measure end-to-end reply latency against a running assistant"
+	@echo "make audit   known-vulnerability audit of both environments (pip-audit)"
 
 $(VENV)/.installed: pyproject.toml
 	@py=$$(scripts/find-python310) && { test -x $(PYTHON) || $$py -m venv $(VENV); }
@@ -104,6 +105,11 @@ $(TORCH_VENV)/.installed: requirements/torch-experiment.txt
 
 eval-finetune: setup $(TORCH_VENV)/.installed
 	$(TORCH_VENV)/bin/python scripts/finetune_experiment.py --out docs/nlu-evaluation.md
+
+# Known-vulnerability audit of both environments (docs/dependencies.md). Says plainly when the
+# vulnerability database cannot be reached from this machine, rather than passing.
+audit: setup
+	$(PYTHON) scripts/audit.py
 
 bench: setup $(MODEL)
 	$(PYTHON) scripts/bench_replies.py --out docs/benchmarks.md

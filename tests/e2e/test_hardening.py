@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 
 from bot.devsecrets import action_token
 from bot.rasa_api import RasaAuth
+from bot.settings import PROJECT_ROOT
 from bot.web.chat import COOKIE
 from tests.e2e.conftest import Assistant
 
@@ -169,9 +172,9 @@ def test_web_chat_fuzz_gets_no_server_error(assistant: Assistant, web: str) -> N
     @FUZZ
     @given(body=rest_bodies, cookie=st.one_of(st.just(page.cookies.get(COOKIE) or ""), st.text(max_size=300)))
     def send(body: bytes, cookie: str) -> None:
-        raw = cookie.encode("utf-8", "replace")
-        if any(ch in raw for ch in b"\r\n\x00"):
-            return  # not sendable as one HTTP header
+        raw = cookie.encode("utf-8", "replace").strip()
+        if any(byte < 0x20 or byte == 0x7F for byte in raw):
+            return  # HTTP clients refuse control characters in a header
         headers = [(b"content-type", b"application/json"), (b"cookie", COOKIE.encode() + b"=" + raw)]
         response = httpx.post(f"{web}/chat/send", content=body, headers=headers, timeout=60)
         statuses.append(response.status_code)
@@ -180,3 +183,51 @@ def test_web_chat_fuzz_gets_no_server_error(assistant: Assistant, web: str) -> N
     send()
     assert len(statuses) >= 50
     assert assistant.servers.procs["web"].poll() is None and rasa_alive(assistant)
+
+
+# --- Rasa's routes, called with no credential ---------------------------------------------------
+
+ROUTES_SCRIPT = """
+import json
+from rasa.core.run import configure_app
+from bot.rasa_runtime import SafeRestInput
+app = configure_app([SafeRestInput()], enable_api=True, auth_token="x", jwt_secret="y" * 32, jwt_method="HS256")
+print(json.dumps(sorted({(m, "/" + r.path) for r in app.router.routes for m in r.methods})))
+"""
+# Open to anyone, on purpose. Rasa listens on loopback; the web chat gateway fronts the REST channel.
+RASA_PUBLIC = {
+    ("GET", "/"): 200,  # "Hello from Rasa"
+    ("GET", "/version"): 200,
+    ("GET", "/webhooks/rest"): 200,  # the channel's health
+    ("POST", "/webhooks/rest/webhook"): 400,  # the customers' channel: this empty body has no sender
+}
+
+
+def rasa_routes(assistant: Assistant) -> list[tuple[str, str]]:
+    """Every route the Rasa server has, as Rasa's own app factory builds it."""
+    python = assistant.servers.rasa_bin.parent / "python"
+    done = subprocess.run(
+        [str(python), "-c", ROUTES_SCRIPT], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT, check=True
+    )
+    return [tuple(pair) for pair in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def test_every_rasa_route_refuses_a_stranger(assistant: Assistant) -> None:
+    found = rasa_routes(assistant)
+    assert len(found) >= 25
+    for method, path in found:
+        if method == "OPTIONS":
+            continue  # CORS preflight; no CORS origin is configured
+        concrete = re.sub(r"<[^>]+>", "inventory-1", path)
+        response = httpx.request(
+            method,
+            assistant.rasa_url + concrete,
+            content=b"{}",
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+        where = f"{method} {path}: {response.status_code}"
+        if (method, path) in RASA_PUBLIC:
+            assert response.status_code == RASA_PUBLIC[(method, path)], where
+        else:
+            assert response.status_code in (401, 403), where
