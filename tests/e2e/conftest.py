@@ -100,3 +100,13 @@ def demo_assistant(assistant: Assistant) -> Assistant:
     """The running assistant with the demo outage freshly loaded (tests may change it)."""
     assistant.reload_demo()
     return assistant
+
+
+@pytest.fixture
+def web_app(assistant: Assistant) -> Iterator[str]:
+    """The web app (chat gateway, console, /health) beside the running assistant; its URL."""
+    assistant.servers.start_web()
+    try:
+        yield assistant.servers.web_url
+    finally:
+        assistant.servers.stop("web")

@@ -71,16 +71,8 @@ def health(url: str) -> tuple[int, dict[str, object]]:
     return response.status_code, response.json()
 
 
-@pytest.fixture
-def web(demo_assistant: Assistant) -> Iterator[str]:
-    demo_assistant.servers.start_web()
-    try:
-        yield demo_assistant.servers.web_url
-    finally:
-        demo_assistant.servers.stop("web")
-
-
-def test_locked_sqlite_answers_from_last_known_state_and_recovers(demo_assistant: Assistant, web: str) -> None:
+def test_locked_sqlite_answers_from_last_known_state_and_recovers(demo_assistant: Assistant, web_app: str) -> None:
+    web = web_app
     database = Path(str(make_url(demo_assistant.servers.settings.database_url).database))
     me, waiting, escalating = sender(), sender(), sender()
     assert "Prepaid top-up is down" in demo_assistant.say(me, "I can't top up my phone")

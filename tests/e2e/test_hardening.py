@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 
 import httpx
 import jwt
@@ -156,16 +155,8 @@ def test_rest_fuzz_gets_no_server_error_and_rasa_stays_up(assistant: Assistant) 
     assert rasa_alive(assistant)
 
 
-@pytest.fixture
-def web(assistant: Assistant) -> Iterator[str]:
-    assistant.servers.start_web()
-    try:
-        yield assistant.servers.web_url
-    finally:
-        assistant.servers.stop("web")
-
-
-def test_web_chat_fuzz_gets_no_server_error(assistant: Assistant, web: str) -> None:
+def test_web_chat_fuzz_gets_no_server_error(assistant: Assistant, web_app: str) -> None:
+    web = web_app
     page = httpx.get(f"{web}/", timeout=10)
     statuses: list[int] = []
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,14 +25,10 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-def web(demo_assistant: Assistant) -> Iterator[str]:
+def web(demo_assistant: Assistant, web_app: str) -> str:
     if not CHROMIUM.is_file():
         pytest.skip("Debian's chromium is not installed (make browser installs it when run as root)")
-    demo_assistant.servers.start_web()
-    try:
-        yield demo_assistant.servers.web_url
-    finally:
-        demo_assistant.servers.stop("web")
+    return web_app
 
 
 def test_customer_chats_on_a_phone_and_keeps_the_conversation(demo_assistant: Assistant, web: str) -> None:

@@ -168,6 +168,6 @@ def test_rate_limiter_window_slides() -> None:
 )
 def test_a_garbled_cookie_gets_a_fresh_conversation_not_a_500(chat: str, raw: bytes) -> None:
     for method, path in (("GET", "/"), ("POST", "/chat/send"), ("GET", "/chat/history")):
-        headers = {"Cookie": (COOKIE.encode() + b"=" + raw).decode("latin-1"), "Content-Type": "application/json"}
+        headers = [(b"cookie", COOKIE.encode() + b"=" + raw), (b"content-type", b"application/json")]
         response = httpx.request(method, chat + path, headers=headers, content=b'{"message": "hi"}', timeout=10)
-        assert response.status_code in (200, 403), (path, response.text)
+        assert response.status_code in (200, 400, 403), (path, response.text)  # 400: the HTTP parser
