@@ -88,6 +88,9 @@ def test_the_outbox_refuses_a_second_row_for_the_same_update(engine: Engine, dem
         assert count(s) == 1
 
 
+TOKEN = "rasa-test-token-" + "t" * 24
+
+
 def test_notifier_pushes_through_rasa_and_retries_failures(engine: Engine, demo: int, tmp_path: Path) -> None:
     sessions = make_session_factory(engine)
     with sessions.begin() as s:
@@ -104,7 +107,7 @@ def test_notifier_pushes_through_rasa_and_retries_failures(engine: Engine, demo:
         {"VAR_DIR": str(tmp_path), "NOTIFY_PUSH_CHANNELS": "telegram", "RASA_URL": "http://rasa.test"},
         dotenv_path=Path("/nonexistent"),
     )
-    notifier = Notifier(settings, engine, "tok", transport=httpx.MockTransport(rasa), clock=lambda: NOW)
+    notifier = Notifier(settings, engine, TOKEN, transport=httpx.MockTransport(rasa), clock=lambda: NOW)
     assert asyncio.run(notifier.run_once()) == 0  # Rasa failed: still pending, error kept
     with sessions() as s:
         row = s.scalars(select(Notification)).one()
@@ -118,6 +121,6 @@ def test_notifier_pushes_through_rasa_and_retries_failures(engine: Engine, demo:
     # Rasa does not decode percent-escapes in the id, so it is sent as it is.
     assert calls[1].url.raw_path.decode().startswith("/conversations/tg:user+1/trigger_intent?")
     assert "token" not in calls[1].url.params  # a URL is logged; the credential goes in a header
-    claims = jwt.decode(calls[1].headers["Authorization"].removeprefix("Bearer "), "tok", algorithms=["HS256"])
+    claims = jwt.decode(calls[1].headers["Authorization"].removeprefix("Bearer "), TOKEN, algorithms=["HS256"])
     assert claims["user"]["role"] == "admin"
     assert json.loads(calls[1].content) == {"name": EXTERNAL_INTENT, "entities": {"notification_id": str(row.id)}}

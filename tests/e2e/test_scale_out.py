@@ -59,7 +59,7 @@ def test_two_rasa_servers_share_one_conversation(scale_out_db: str, tmp_path: Pa
         "TRACKER_STORE_URL": scale_out_db,
         "LOCK_STORE": "redis",
         "LOCK_STORE_HOST": REDIS_HOST,
-        "RASA_AUTH_TOKEN": "scale-" + os.urandom(8).hex(),
+        "RASA_AUTH_TOKEN": "scale-" + os.urandom(16).hex(),
     }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

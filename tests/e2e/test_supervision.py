@@ -146,6 +146,7 @@ def test_a_killed_server_comes_back_and_nothing_is_lost(launched: Launched, name
     assert "Prepaid top-up is down" in texts(launched.say(me, "I can't top up my phone"))
     before = launched.pid(name)
     os.kill(before, signal.SIGKILL)
+    killed_at = time.monotonic()
 
     # While it is down, whatever did not die keeps answering.
     if name == "rasa":
@@ -161,6 +162,7 @@ def test_a_killed_server_comes_back_and_nothing_is_lost(launched: Launched, name
         assert "Roaming" in texts(launched.say(other, "is roaming working?"))
 
     wait(lambda: launched.pid(name) != before and launched.ready(), 240, f"{name} restarting")
+    print(f"{name}: killed, then serving again after {time.monotonic() - killed_at:.1f} s")
     assert launched.proc.poll() is None
     # The conversation goes on where it was: the slot from the first turn is still set.
     assert "There's no ETA for Prepaid top-up yet" in texts(launched.say(me, "when will it be fixed?"))

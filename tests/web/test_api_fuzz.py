@@ -80,13 +80,19 @@ def operations(url: str) -> list[tuple[str, object]]:
     return [(f"{op.method.upper()} {op.path}", op) for op in found]
 
 
-def fuzz(operation: Any, call: Callable[[schemathesis.Case], None]) -> None:
+def fuzz(operation: Any, call: Callable[[schemathesis.Case], None]) -> int:
+    """Run Hypothesis' cases for one operation; returns how many requests were sent."""
+    sent = 0
+
     @FUZZ
     @given(case=operation.as_strategy())
     def run(case: schemathesis.Case) -> None:
+        nonlocal sent
+        sent += 1
         call(case)
 
     run()
+    return sent
 
 
 # schemathesis' pytest plugin does not run under pytest 9 (it reads Function._nodeid), so
@@ -95,13 +101,16 @@ def test_every_operation_with_a_token(served: tuple[str, str]) -> None:
     url, token = served
     found = operations(url)
     assert len(found) >= 11
-    for _label, operation in found:
+    sent = sum(
         fuzz(
             operation,
             lambda case: case.call_and_validate(
                 base_url=url, headers={"Authorization": f"Bearer {token}"}, checks=CHECKS
             ),
         )
+        for _label, operation in found
+    )
+    print(f"schemathesis, with a token: {sent} requests to {len(found)} operations")
 
 
 def test_every_operation_without_a_token(served: tuple[str, str]) -> None:
@@ -112,8 +121,9 @@ def test_every_operation_without_a_token(served: tuple[str, str]) -> None:
         if case.path.startswith("/api/"):
             assert response.status_code == 401, response.text
 
-    for _label, operation in operations(url):
-        fuzz(operation, call)
+    found = operations(url)
+    sent = sum(fuzz(operation, call) for _label, operation in found)
+    print(f"schemathesis, without a token: {sent} requests to {len(found)} operations")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

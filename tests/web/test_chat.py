@@ -61,7 +61,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def chat(settings: Settings, engine: Engine, demo: int, rasa: FakeRasa) -> Iterator[str]:
-    client = RasaClient("http://rasa.test", "tok", httpx.MockTransport(rasa))
+    client = RasaClient("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(rasa))
     app = create_app(
         settings, engine, clock=lambda: NOW, run_sync=False, rasa=client, rasa_transport=httpx.MockTransport(rasa)
     )

@@ -95,7 +95,7 @@ def console(settings: Settings, engine: Engine, demo: int, rasa: FakeRasa) -> It
         engine,
         clock=lambda: NOW,
         run_sync=False,
-        rasa=RasaClient("http://rasa.test", "tok", httpx.MockTransport(rasa)),
+        rasa=RasaClient("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(rasa)),
     )
     with serve_in_thread(app) as url:
         yield url

@@ -40,7 +40,7 @@ def console(tmp_path: Path, engine: Engine, tracker: TrackerStore) -> Iterator[s
         engine,
         clock=lambda: NOW,
         run_sync=False,
-        rasa=RasaClient("http://rasa.test", "tok", httpx.MockTransport(FakeRasa())),
+        rasa=RasaClient("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(FakeRasa())),
     )
     with serve_in_thread(app) as url:
         yield url
