@@ -92,6 +92,10 @@ class SignedTelegramInput(TelegramInput):  # type: ignore[misc]
             credentials.get("verify"),
             credentials.get("webhook_url"),
         )
+        # Upstream defaults to debug_mode=True, which re-raises a failed turn as a 500 and makes
+        # Telegram deliver it again later, after guard_messages has already told the customer
+        # to send it again: they would get both.
+        channel.debug_mode = False
         channel.secret_token = str(credentials.get("secret_token") or "")
         channel.api_base = credentials.get("api_base") or None
         if not channel.secret_token:

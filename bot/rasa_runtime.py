@@ -44,6 +44,8 @@ MAX_METADATA_BYTES = 8 * 1024
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+# The Sanic app this process serves, once install_api_guard's wrapper has built it.
+SERVING: dict[str, Any] = {}
 
 
 # --- launcher -----------------------------------------------------------------------------
@@ -91,6 +93,7 @@ def install_api_guard() -> None:
     def configure_app(*args: Any, **kwargs: Any) -> Any:
         app = original(*args, **kwargs)
         app.register_middleware(refuse_bad_conversation_ids, "request")
+        SERVING["app"] = app  # for tell_to_try_again, which runs where no request is at hand
         return app
 
     configure_app._outage_guarded = True  # type: ignore[attr-defined]
@@ -213,9 +216,29 @@ def guard_messages(on_new_message: OnNewMessage) -> OnNewMessage:
             # answers "try again" instead; what a social channel already sent stays sent.
             if isinstance(message.output_channel, CollectingOutputChannel):
                 message.output_channel.messages.clear()
+            else:
+                await tell_to_try_again(message)
             raise
 
     return checked
+
+
+async def tell_to_try_again(message: UserMessage) -> None:
+    """On a social channel, say that the message was not handled. Rasa's Telegram and Twilio
+    connectors log a failed turn and answer their webhook with success, so without this
+    the customer would hear nothing and the provider would not send the message again."""
+    app = SERVING.get("app")
+    agent = getattr(getattr(app, "ctx", None), "agent", None)
+    variants = agent.domain.responses.get("utter_internal_error") if agent is not None else None
+    if not variants or message.output_channel is None:
+        return
+    for attempt in (1, 2):  # a pooled keep-alive connection the provider has closed fails once
+        try:
+            await message.output_channel.send_text_message(message.sender_id, variants[0].get("text", ""))
+            return
+        except Exception:  # the provider may be failing too; the original error is what matters
+            if attempt == 2:
+                logger.exception("could not tell conversation %r to try again", str(message.sender_id)[:40])
 
 
 # --- REST ---------------------------------------------------------------------------------
@@ -315,4 +338,8 @@ class SafeRestInput(RestInput):  # type: ignore[misc]
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable module, not this `__main__` copy of it: the channels import
+    # bot.rasa_runtime, and both must share one SERVING.
+    from bot.rasa_runtime import main as run_main
+
+    run_main()

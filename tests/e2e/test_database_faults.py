@@ -5,14 +5,10 @@ back by itself, and no escalation or subscription is lost without the customer b
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,6 +20,7 @@ from bot.db import make_session_factory
 from bot.models import Escalation, Subscription
 from bot.servers import isolated_env
 from tests.e2e.conftest import Assistant, start_assistant
+from tests.e2e.faults import sqlite_locked
 from tests.e2e.private_postgres import private_postgres
 
 pytestmark = pytest.mark.e2e
@@ -35,35 +32,6 @@ STATE_UNAVAILABLE = "can't reach the live outage information"
 
 def sender() -> str:
     return f"fault-{uuid.uuid4().hex[:10]}"
-
-
-@contextlib.contextmanager
-def sqlite_locked(path: Path) -> Iterator[None]:
-    """Another process holds the file's WAL locks exclusively: nobody else can read it.
-
-    In WAL mode a reader takes a shared lock on one of the WAL-index bytes 120-127 of the
-    `-shm` file (the write, checkpoint and recovery locks and read marks 0-4). `BEGIN
-    EXCLUSIVE` cannot be had while the other servers keep pooled connections open, so the
-    holder takes those bytes itself, as a stuck process holding SQLite's locks would.
-    """
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, os, sys, time\n"
-            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
-            "fcntl.lockf(fd, fcntl.LOCK_EX, 8, 120, os.SEEK_SET)\n"
-            "print('locked', flush=True); time.sleep(600)\n",
-            f"{path}-shm",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == b"locked"
-        yield
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def health(url: str) -> tuple[int, dict[str, object]]:

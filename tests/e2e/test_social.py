@@ -12,12 +12,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,6 +30,7 @@ from bot.servers import Servers, free_port
 from bot.settings import load_settings
 from tests.conftest import serve_in_thread
 from tests.e2e.conftest import Assistant
+from tests.e2e.faults import sqlite_locked
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +39,10 @@ TG_TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijkl"
 TG_SECRET = "tg-secret-" + "y" * 20
 TW_SID, TW_TOKEN = "AC" + "1" * 32, "tw-auth-token-" + "z" * 18
 ANSWER = "Prepaid top-up is down"
+RESTARTING = (
+    "Part of my system is restarting, so I couldn't answer that just now. Please send it again in a minute. "
+    "If you were asking for a person, that request was not saved yet."
+)
 
 
 @dataclass
@@ -309,3 +316,31 @@ def test_telegram_set_webhook_is_closed(social: tuple[str, Provider], method: st
         httpx.request(method, f"{base}/webhooks/telegram/set_webhook", headers=headers, timeout=30).status_code == 403
     )
     assert sum(1 for k, _ in provider.sent if k == "telegram-setWebhook") == registrations
+
+
+def test_a_turn_that_cannot_be_stored_is_answered_with_try_again(
+    social: tuple[str, Provider], assistant: Assistant
+) -> None:
+    """Rasa's Telegram connector logs a failed turn and tells Telegram all went well; the
+    customer is told instead to send it again, and nothing of the turn is kept."""
+    base, provider = social
+    tracker_db = Path(str(make_url(assistant.servers.settings.tracker_store_url).database))
+    chat = int(uuid.uuid4().int % 10**9)
+    update = {
+        "update_id": 2,
+        "message": {
+            "message_id": 2,
+            "date": 1_764_000_000,
+            "chat": {"id": chat, "type": "private"},
+            "from": {"id": chat, "is_bot": False, "first_name": "Rawiri"},
+            "text": "I need to talk to a real person",
+        },
+    }
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+    with sqlite_locked(tracker_db):
+        sent = httpx.post(f"{base}/webhooks/telegram/webhook", json=update, headers=headers, timeout=120)
+        assert sent.status_code == 200
+        replies = [d for k, d in provider.sent if k == "telegram" and str(d.get("chat_id")) == str(chat)]
+    assert [r.get("text") for r in replies] == [RESTARTING], replies
+    events = httpx.get(f"{base}/conversations/{chat}/tracker", auth=RasaAuth(assistant.token), timeout=30).json()
+    assert not [e for e in events["events"] if e.get("event") == "user"]
