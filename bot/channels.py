@@ -210,6 +210,7 @@ class SignedTwilioInput(TwilioInput):  # type: ignore[misc]
     def from_credentials(cls, credentials: dict[str, Any] | None) -> SignedTwilioInput:
         credentials = credentials or {}
         channel = cls(credentials.get("account_sid"), credentials.get("auth_token"), credentials.get("twilio_number"))
+        channel.debug_mode = False  # as for Telegram: a failed turn is answered, not re-raised as a 500
         channel.webhook_url = str(credentials.get("webhook_url") or "")
         channel.api_base = credentials.get("api_base") or None
         if not channel.webhook_url:

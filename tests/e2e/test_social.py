@@ -318,7 +318,7 @@ def test_telegram_set_webhook_is_closed(social: tuple[str, Provider], method: st
     assert sum(1 for k, _ in provider.sent if k == "telegram-setWebhook") == registrations
 
 
-def test_a_turn_that_cannot_be_stored_is_answered_with_try_again(
+def test_a_telegram_turn_that_cannot_be_stored_is_answered_with_try_again(
     social: tuple[str, Provider], assistant: Assistant
 ) -> None:
     """Rasa's Telegram connector logs a failed turn and tells Telegram all went well; the
@@ -343,4 +343,21 @@ def test_a_turn_that_cannot_be_stored_is_answered_with_try_again(
         replies = [d for k, d in provider.sent if k == "telegram" and str(d.get("chat_id")) == str(chat)]
     assert [r.get("text") for r in replies] == [RESTARTING], replies
     events = httpx.get(f"{base}/conversations/{chat}/tracker", auth=RasaAuth(assistant.token), timeout=30).json()
+    assert not [e for e in events["events"] if e.get("event") == "user"]
+
+
+def test_a_twilio_turn_that_cannot_be_stored_is_answered_with_try_again(
+    social: tuple[str, Provider], assistant: Assistant
+) -> None:
+    base, provider = social
+    tracker_db = Path(str(make_url(assistant.servers.settings.tracker_store_url).database))
+    url = f"{base}/webhooks/twilio/webhook"
+    number = f"+6421{uuid.uuid4().int % 10**7:07d}"
+    params = {"From": number, "To": "+6421000000", "Body": "tell me when top up is fixed", "MessageSid": "SM2"}
+    with sqlite_locked(tracker_db):
+        sent = httpx.post(url, data=params, headers={"X-Twilio-Signature": twilio_signature(url, params)}, timeout=120)
+        assert sent.status_code in (200, 204)
+        replies = [d.get("Body") for k, d in provider.sent if k == "twilio" and d.get("To") == number]
+    assert replies == [RESTARTING], replies
+    events = httpx.get(f"{base}/conversations/{number}/tracker", auth=RasaAuth(assistant.token), timeout=30).json()
     assert not [e for e in events["events"] if e.get("event") == "user"]
