@@ -129,20 +129,23 @@ def wait_for_text(provider: Provider, kind: str, fragment: str, timeout: float =
     raise AssertionError(f"{kind}: no reply containing {fragment!r}; got {provider.texts(kind)!r}")
 
 
+def telegram_update(text: str) -> tuple[int, dict[str, Any]]:
+    """A new private chat's id, and an update in Telegram's format with its first message."""
+    chat = int(uuid.uuid4().int % 10**9)
+    message = {
+        "message_id": 1,
+        "date": 1_764_000_000,
+        "chat": {"id": chat, "type": "private"},
+        "from": {"id": chat, "is_bot": False, "first_name": "Mere"},
+        "text": text,
+    }
+    return chat, {"update_id": 1, "message": message}
+
+
 def test_telegram_registers_its_secret_and_answers_signed_updates(social: tuple[str, Provider]) -> None:
     base, provider = social
     assert any(k == "telegram-setWebhook" and d.get("secret_token") == TG_SECRET for k, d in provider.sent)
-    chat = int(uuid.uuid4().int % 10**9)
-    update = {
-        "update_id": 1,
-        "message": {
-            "message_id": 1,
-            "date": 1_764_000_000,
-            "chat": {"id": chat, "type": "private"},
-            "from": {"id": chat, "is_bot": False, "first_name": "Mere"},
-            "text": "I can't top up my phone",
-        },
-    }
+    _chat, update = telegram_update("I can't top up my phone")
     url = f"{base}/webhooks/telegram/webhook"
     assert httpx.post(url, json=update, timeout=30).status_code == 403
     assert (
@@ -325,17 +328,7 @@ def test_a_telegram_turn_that_cannot_be_stored_is_answered_with_try_again(
     customer is told instead to send it again, and nothing of the turn is kept."""
     base, provider = social
     tracker_db = Path(str(make_url(assistant.servers.settings.tracker_store_url).database))
-    chat = int(uuid.uuid4().int % 10**9)
-    update = {
-        "update_id": 2,
-        "message": {
-            "message_id": 2,
-            "date": 1_764_000_000,
-            "chat": {"id": chat, "type": "private"},
-            "from": {"id": chat, "is_bot": False, "first_name": "Rawiri"},
-            "text": "I need to talk to a real person",
-        },
-    }
+    chat, update = telegram_update("I need to talk to a real person")
     headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
     with sqlite_locked(tracker_db):
         sent = httpx.post(f"{base}/webhooks/telegram/webhook", json=update, headers=headers, timeout=120)
