@@ -6,7 +6,6 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from bot.errors import ConfigurationError
 from bot.settings import Settings
 
 
@@ -21,12 +20,9 @@ def local_secret(var_dir: Path, name: str) -> str:
 
 
 def rasa_token(settings: Settings) -> str:
-    """The token of Rasa's HTTP API (RASA_AUTH_TOKEN; required outside development)."""
-    if settings.rasa_auth_token:
-        return settings.rasa_auth_token
-    if not settings.is_development:
-        raise ConfigurationError("RASA_AUTH_TOKEN is required outside development")
-    return local_secret(settings.var_dir, "rasa-token")
+    """The token of Rasa's HTTP API. Outside development load_settings already refused to
+    start without RASA_AUTH_TOKEN, so only development ever generates one."""
+    return settings.rasa_auth_token or local_secret(settings.var_dir, "rasa-token")
 
 
 def action_token(settings: Settings) -> str:

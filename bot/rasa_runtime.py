@@ -286,7 +286,7 @@ class SafeRestInput(RestInput):  # type: ignore[misc]
             raise InvalidUsage("'message' must be a string")
         if len(message) > MAX_MESSAGE_CHARS:
             raise PayloadTooLarge(f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
-        return printable(message)
+        return message  # cleaned once, by guard_messages, for every channel
 
     def _extract_input_channel(self, request: Request) -> str:
         channel = self._payload(request).get("input_channel") or self.name()
