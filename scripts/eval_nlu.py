@@ -31,10 +31,9 @@ os.chdir(ROOT)
 from bot.nlu_metrics import accuracy_by_group, bootstrap_interval, difference_interval, macro_f1  # noqa: E402
 
 BENCHMARK = ROOT.parent / "shared" / "benchmarks" / "customer_messages.tsv"
-CHOSEN = "MiniLM + MPNet embeddings, LogisticRegression C=10 (config.yml, chosen)"
+CHOSEN = "MiniLM embeddings (ONNX Runtime), LogisticRegression C=10 (config.yml, chosen)"
 CANDIDATES: dict[str, tuple[Path, float | None]] = {
     CHOSEN: (ROOT / "config.yml", None),
-    "MiniLM embeddings alone, C=10 (configs/minilm.yml)": (ROOT / "configs" / "minilm.yml", None),
     "count vectors + MiniLM x20, C=1 (configs/counts-minilm.yml, chosen before)": (
         ROOT / "configs" / "counts-minilm.yml",
         None,
@@ -42,7 +41,7 @@ CANDIDATES: dict[str, tuple[Path, float | None]] = {
     "light: count vectors + LogisticRegression (configs/light.yml)": (ROOT / "configs" / "light.yml", None),
     "DIET, 100 epochs (configs/diet.yml)": (ROOT / "configs" / "diet.yml", None),
     # The classifier's regularisation, swept around the chosen value.
-    **{f"MiniLM + MPNet, C={c:g} (config.yml with C={c:g})": (ROOT / "config.yml", c) for c in (1, 100)},
+    **{f"MiniLM, C={c:g} (config.yml with C={c:g})": (ROOT / "config.yml", c) for c in (1, 100)},
 }
 
 
@@ -241,6 +240,14 @@ def main() -> None:
     parser.add_argument("--benchmark", type=Path, default=BENCHMARK)
     parser.add_argument("--only", default="", help="evaluate only pipelines whose name contains this")
     parser.add_argument("--from-json", action="store_true", help="re-render the last results without retraining")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="add the results saved by an earlier run (results/nlu-evaluation.json of another checkout) "
+        "to the table, each pipeline's name suffixed with the file's parent folder",
+    )
     args = parser.parse_args()
     sets = {"held-out (ours)": read_holdout()}
     sources: dict[str, list[str]] = {}
@@ -260,6 +267,10 @@ def main() -> None:
             }
         saved.parent.mkdir(exist_ok=True)
         saved.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    for earlier in args.baseline:
+        # Predictions on the same messages, so the paired difference holds across checkouts.
+        for name, res in json.loads(earlier.read_text(encoding="utf-8")).items():
+            results[f"{name} [{earlier.parent.name}]"] = res
     table = markdown(results, sets)
     print(table)
     write_table(args.out, table)

@@ -14,10 +14,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +32,7 @@ from bot.settings import Settings
 from bot.status import read_overview
 from bot.text import conversation_id_problem, printable
 from bot.timefmt import format_when
+from bot.web.limits import Limiter, chat_limiters
 
 logger = logging.getLogger(__name__)
 
@@ -60,43 +58,21 @@ def verify(cookie: str | None, key: str) -> str | None:
     return conversation_id if hmac.compare_digest(mac.encode(), expected.encode()) else None
 
 
-@dataclass
-class RateLimiter:
-    """Sliding-window limits, per key, in this process (each web process limits on its own)."""
-
-    limit: int
-    window: float
-    clock: Callable[[], float] = time.monotonic
-    hits: dict[str, deque[float]] = field(default_factory=dict)
-
-    def allow(self, key: str) -> bool:
-        now = self.clock()
-        recent = self.hits.setdefault(key, deque())
-        while recent and recent[0] <= now - self.window:
-            recent.popleft()
-        if len(recent) >= self.limit:
-            return False
-        recent.append(now)
-        if len(self.hits) > 100_000:  # forget idle keys rather than grow without bound
-            for stale in [k for k, v in self.hits.items() if not v]:
-                del self.hits[stale]
-        return True
-
-
 def chat_router(
     settings: Settings,
     sessions: sessionmaker[Session],
     clock: Callable[[], datetime],
     rasa_token: str,
     transport: httpx.AsyncBaseTransport | None = None,
-    per_conversation: RateLimiter | None = None,
-    per_address: RateLimiter | None = None,
+    per_conversation: Limiter | None = None,
+    per_address: Limiter | None = None,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
     key = chat_secret(settings)
-    conversations = per_conversation or RateLimiter(limit=20, window=60)
-    addresses = per_address or RateLimiter(limit=120, window=60)
+    shared_conversations, shared_addresses = chat_limiters(settings.redis_url)
+    conversations = per_conversation or shared_conversations
+    addresses = per_address or shared_addresses
 
     def conversation_of(request: Request) -> str | None:
         return verify(request.cookies.get(COOKIE), key)
@@ -145,7 +121,7 @@ def chat_router(
         # The conversation first: one customer's burst must not use up an address that many
         # customers share (mobile carriers put thousands behind one). The address limit
         # catches a client that keeps minting new conversations.
-        if not conversations.allow(conversation_id) or not addresses.allow(address):
+        if not await conversations.allow(conversation_id) or not await addresses.allow(address):
             return JSONResponse({"detail": "Too many messages. Please wait a minute and try again."}, 429)
         message = payload.get("message") if isinstance(payload, dict) else None
         if not isinstance(message, str):

@@ -1,4 +1,4 @@
-"""The NumPy sentence encoders (MiniLM, MPNet), run in Rasa's environment where they are used."""
+"""The ONNX Runtime sentence encoder, run in Rasa's environment where it is used."""
 
 from __future__ import annotations
 
@@ -15,38 +15,50 @@ RASA_PYTHON = Path(os.environ.get("RASA_BIN", PROJECT_ROOT / ".venv-rasa" / "bin
 REFERENCE = Path(__file__).with_name("encoder_reference.json")
 
 SCRIPT = """
-import json, sys
+import json, sys, tempfile
+from pathlib import Path
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from bot.encoders import load
+import shutil
+from bot.encoders import EncoderUnavailable, SentenceEncoder, load, model_dir
 reference = json.loads(open(sys.argv[2], encoding="utf-8").read())
-out = {}
-for name in ("minilm", "mpnet"):
-    m = load(name)
-    def sim(a, b):
-        return float(m.embed(a) @ m.embed(b))
-    e = m.embed("I can't top up my phone")
-    batch = m.embed_many(reference["sentences"] + ["word " * 300, ""], batch_size=3)
-    single = np.stack([m.embed(s) for s in reference["sentences"]])
-    out[name] = {
-        "dim": int(e.shape[0]),
-        "norm": float((e ** 2).sum() ** 0.5),
-        "paraphrase": sim("when will the internet be back", "how long until service is restored"),
-        "unrelated": sim("when will the internet be back", "give me a recipe for scones"),
-        "empty_finite": bool(np.isfinite(m.embed("")).all()),
-        "tokens": m.tokenizer.encode("Kia ora! Can't top-up \\x00 mōrena"),
-        "reference_ids": [m.tokenizer.encode(s) for s in reference["sentences"]],
-        "long": len(m.tokenizer.encode("word " * 1000)),
-        "max_diff_reference": float(np.abs(single - np.array(reference[name]["embeddings"])).max()),
-        "max_diff_batch": float(np.abs(batch[: len(single)] - single).max()),
-        "batch_shape": list(batch.shape),
-    }
-print(json.dumps(out))
+m = load()
+def sim(a, b):
+    return float(m.embed(a) @ m.embed(b))
+e = m.embed("I can't top up my phone")
+batch = m.embed_many(reference["sentences"] + ["word " * 300, ""], batch_size=3)
+single = np.stack([m.embed(s) for s in reference["sentences"]])
+fp32 = np.array(reference["minilm"]["embeddings"])
+with tempfile.TemporaryDirectory() as tmp:
+    for name in ("config.json", "tokenizer.json"):
+        shutil.copy(model_dir() / name, tmp)
+    weights = (model_dir() / "model.safetensors").read_bytes()
+    (Path(tmp) / "model.safetensors").write_bytes(weights[:-1] + bytes([weights[-1] ^ 1]))
+    try:
+        SentenceEncoder(folder=Path(tmp))
+        refused = "accepted"
+    except EncoderUnavailable as exc:
+        refused = str(exc)
+print(json.dumps({
+    "dim": int(e.shape[0]),
+    "norm": float((e ** 2).sum() ** 0.5),
+    "paraphrase": sim("when will the internet be back", "how long until service is restored"),
+    "unrelated": sim("when will the internet be back", "give me a recipe for scones"),
+    "empty_finite": bool(np.isfinite(m.embed("")).all()),
+    "empty_batch": list(m.embed_many([]).shape),
+    "tokens": m.token_ids("Kia ora! Can't top-up \\x00 mōrena"),
+    "reference_ids": [m.token_ids(s) for s in reference["sentences"]],
+    "long": len(m.token_ids("word " * 1000)),
+    "max_diff_reference": float(np.abs(single - fp32).max()),
+    "max_diff_batch": float(np.abs(batch[: len(single)] - single).max()),
+    "batch_shape": list(batch.shape),
+    "tampered": refused,
+}))
 """
 
 
 @pytest.fixture(scope="module")
-def result() -> dict[str, dict[str, object]]:
+def result() -> dict[str, object]:
     if not RASA_PYTHON.is_file():
         pytest.fail(f"Rasa's environment is missing ({RASA_PYTHON}); run `make setup`")
     run = subprocess.run(
@@ -60,71 +72,42 @@ def result() -> dict[str, dict[str, object]]:
     return json.loads(run.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize(("name", "dim"), [("minilm", 384), ("mpnet", 768)])
-def test_embeddings_are_unit_vectors_of_the_model_size(
-    result: dict[str, dict[str, object]], name: str, dim: int
-) -> None:
-    assert result[name]["dim"] == dim
-    assert abs(float(result[name]["norm"]) - 1.0) < 1e-4  # type: ignore[arg-type]
+def test_embeddings_are_unit_vectors_of_the_model_size(result: dict[str, object]) -> None:
+    assert result["dim"] == 384
+    assert abs(float(result["norm"]) - 1.0) < 1e-4  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["minilm", "mpnet"])
-def test_embeddings_match_hugging_face_transformers(result: dict[str, dict[str, object]], name: str) -> None:
-    """Same token ids and, to 1e-5, the same vectors as the reference implementation."""
+def test_token_ids_match_hugging_face_transformers(result: dict[str, object]) -> None:
     reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
-    assert result[name]["reference_ids"] == reference[name]["token_ids"]
-    assert float(result[name]["max_diff_reference"]) < 1e-5  # type: ignore[arg-type]
+    assert result["reference_ids"] == reference["minilm"]["token_ids"]
 
 
-@pytest.mark.parametrize("name", ["minilm", "mpnet"])
-def test_padded_batches_give_the_same_vectors_as_one_at_a_time(result: dict[str, dict[str, object]], name: str) -> None:
-    assert float(result[name]["max_diff_batch"]) < 1e-5  # type: ignore[arg-type]
-    assert result[name]["batch_shape"][0] == 6  # type: ignore[index]
+def test_vectors_match_hugging_face_transformers(result: dict[str, object]) -> None:
+    """To 1e-5, the vectors of transformers' all-MiniLM-L6-v2 (tests/bot/encoder_reference.json)."""
+    assert float(result["max_diff_reference"]) < 1e-5  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["minilm", "mpnet"])
-def test_paraphrases_are_closer_than_unrelated_sentences(result: dict[str, dict[str, object]], name: str) -> None:
-    assert float(result[name]["paraphrase"]) > 0.4 > 0.2 > float(result[name]["unrelated"])  # type: ignore[arg-type]
+def test_padded_batches_give_the_same_vectors_as_one_at_a_time(result: dict[str, object]) -> None:
+    assert float(result["max_diff_batch"]) < 1e-5  # type: ignore[arg-type]
+    assert result["batch_shape"] == [6, 384]
 
 
-@pytest.mark.parametrize(("name", "start", "end"), [("minilm", 101, 102), ("mpnet", 0, 2)])
-def test_tokenizer_lowercases_strips_accents_and_control_characters(
-    result: dict[str, dict[str, object]], name: str, start: int, end: int
-) -> None:
-    tokens = result[name]["tokens"]
+def test_paraphrases_are_closer_than_unrelated_sentences(result: dict[str, object]) -> None:
+    assert float(result["paraphrase"]) > 0.4 > 0.2 > float(result["unrelated"])  # type: ignore[arg-type]
+
+
+def test_tokenizer_lowercases_strips_accents_and_control_characters(result: dict[str, object]) -> None:
+    tokens = result["tokens"]
     assert isinstance(tokens, list)
-    assert tokens[0] == start and tokens[-1] == end
-    unknown = 100 if name == "minilm" else 104
-    assert unknown not in tokens and 0 not in tokens[1:]  # no unknown-token or padding ids
+    assert tokens[0] == 101 and tokens[-1] == 102  # [CLS] ... [SEP]
+    assert 100 not in tokens and 0 not in tokens[1:]  # no unknown-token or padding ids
 
 
-@pytest.mark.parametrize("name", ["minilm", "mpnet"])
-def test_long_input_is_truncated_and_empty_input_works(result: dict[str, dict[str, object]], name: str) -> None:
-    assert result[name]["long"] == 128
-    assert result[name]["empty_finite"] is True
+def test_long_input_is_truncated_and_empty_input_works(result: dict[str, object]) -> None:
+    assert result["long"] == 128
+    assert result["empty_finite"] is True
+    assert result["empty_batch"] == [0, 384]
 
 
-PREPARE = """
-import sys, tempfile
-from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-import bot.encoders as enc
-with tempfile.TemporaryDirectory() as tmp:
-    target = Path(tmp) / "mpnet"
-    enc.MPNET_SHA256 = "0" * 64
-    try:
-        enc.prepare_mpnet(target)
-        print("accepted")
-    except enc.EncoderUnavailable as exc:
-        print("refused:", exc, "| left behind:", sorted(p.name for p in Path(tmp).iterdir()))
-"""
-
-
-def test_mpnet_weights_that_do_not_match_the_pinned_hash_are_refused_and_not_installed() -> None:
-    run = subprocess.run(
-        [str(RASA_PYTHON), "-c", PREPARE, str(PROJECT_ROOT)], capture_output=True, text=True, check=False, timeout=300
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert (
-        run.stdout.strip() == "refused: all-mpnet-base-v2 weights do not match the expected SHA-256 | left behind: []"
-    )
+def test_weights_that_do_not_match_the_pinned_hash_are_refused(result: dict[str, object]) -> None:
+    assert str(result["tampered"]).endswith("does not match the expected SHA-256")

@@ -9,11 +9,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from bot.db import make_engine
-from bot.servers import free_port, isolated_env
+from bot.rasa_api import RasaAuth
+from bot.scaled import ScaledAssistant, scale_out_problem
+from bot.servers import Servers, free_port, isolated_env
+from bot.settings import load_settings
 from tests.conftest import POSTGRES_URL
 from tests.e2e.conftest import Assistant, start_assistant
 
@@ -84,3 +88,62 @@ def test_two_rasa_servers_share_one_conversation(scale_out_db: str, tmp_path: Pa
         if second is not None:
             second.servers.stop_all()
             second.engine.dispose()
+
+
+@pytest.fixture
+def scaled(tmp_path: Path) -> Iterator[ScaledAssistant]:
+    """Two replicas behind HAProxy on a fresh PostgreSQL database and the real Redis."""
+    reason = scale_out_problem()
+    if reason:
+        pytest.skip(reason)
+    assistant = ScaledAssistant.for_benchmark(tmp_path, replicas=2)
+    try:
+        assistant.start()
+        yield assistant
+    finally:
+        assistant.stop()
+        assistant.drop_database()
+
+
+def _say(url: str, sender: str, message: str) -> str:
+    response = httpx.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=60)
+    assert response.status_code == 200, response.text
+    return "\n".join(r.get("text", "") for r in response.json())
+
+
+def test_a_conversation_moves_between_replicas_behind_the_load_balancer(scaled: ScaledAssistant) -> None:
+    me = f"lb-{uuid.uuid4().hex[:8]}"
+    assert "Prepaid top-up is down" in _say(scaled.url, me, "I can't top up my phone")
+    for _ in range(3):
+        assert "There's no ETA for Prepaid top-up yet" in _say(scaled.url, me, "when will it be fixed?")
+    served = {
+        line.split(" rasa/")[1].split()[0]
+        for line in (scaled.var / "haproxy.log").read_text().splitlines()
+        if "POST /webhooks/rest/webhook" in line
+    }
+    assert served == {"rasa1", "rasa2"}, served  # both replicas took turns in the one conversation
+    scaled.members[0].stop("rasa")  # a replica is lost: the other carries the conversation on
+    assert "Roaming is down" in _say(scaled.url, me, "and how do I turn on roaming")
+    tracker = httpx.get(f"{scaled.url}/conversations/{me}/tracker", auth=RasaAuth(scaled.token), timeout=30).json()
+    users = [e["text"] for e in tracker["events"] if e.get("event") == "user"]
+    assert users == ["I can't top up my phone", *["when will it be fixed?"] * 3, "and how do I turn on roaming"]
+
+
+def test_web_chat_limits_hold_across_web_processes(scaled: ScaledAssistant) -> None:
+    """20 messages a minute per conversation, counted in Redis: a second web process refuses the 21st."""
+    first = Servers(settings=load_settings(scaled.env), env=scaled.env, token=scaled.token, logs=scaled.var)
+    env = {**scaled.env, "WEB_PORT": str(free_port())}
+    (scaled.var / "web2").mkdir()
+    second = Servers(settings=load_settings(env), env=env, token=scaled.token, logs=scaled.var / "web2")
+    first.start_web()
+    second.start_web()
+    try:
+        with httpx.Client(timeout=60) as browser:
+            assert browser.get(f"{first.web_url}/").status_code == 200  # the conversation's cookie
+            codes = [browser.post(f"{first.web_url}/chat/send", json={"message": "hi"}).status_code for _ in range(20)]
+            assert codes == [200] * 20
+            over = browser.post(f"{second.web_url}/chat/send", json={"message": "hi"})
+            assert over.status_code == 429, over.text
+    finally:
+        first.stop_all()
+        second.stop_all()

@@ -140,3 +140,94 @@ for message in cases:
     assert lines[0] == "None"
     assert "conversation id" in lines[1] and "input_channel" in lines[2]
     assert "larger than" in lines[3] and "plain JSON" in lines[4]
+
+
+def test_a_coroutine_that_never_awaits_runs_to_its_end_on_any_thread(tmp_path: Path) -> None:
+    out = run_in_rasa(
+        """
+import asyncio, threading
+from bot.rasa_runtime import finish_without_suspending
+async def plain():
+    return threading.current_thread().name
+async def waits():
+    await asyncio.sleep(0)
+t = threading.Thread(target=lambda: print("ran on:", finish_without_suspending(plain())), name="worker")
+t.start(); t.join()
+try:
+    finish_without_suspending(waits())
+except RuntimeError as exc:
+    print("refused:", exc)
+""",
+        tmp_path,
+    )
+    assert "ran on: worker" in out
+    assert "refused: the coroutine awaited something" in out
+
+
+def test_nlu_threads_setting_is_checked(tmp_path: Path) -> None:
+    out = run_in_rasa(
+        """
+from bot.rasa_runtime import nlu_threads
+print(nlu_threads({}), nlu_threads({"NLU_THREADS": "2"}))
+for bad in ("0", "x", "17", "-1"):
+    try:
+        nlu_threads({"NLU_THREADS": bad})
+    except SystemExit as exc:
+        print("refused:", exc)
+""",
+        tmp_path,
+    )
+    assert out.startswith("1 2")
+    assert out.count("refused: NLU_THREADS must be a whole number from 1 to 16") == 4
+
+
+def test_messages_are_parsed_off_the_event_loop_with_the_same_result(tmp_path: Path) -> None:
+    """With the trained model: the parse runs on an "nlu" thread, gives what Rasa's own
+    parse gives, and the event loop keeps running (a ticker advances) while it does."""
+    model = PROJECT_ROOT / "models" / "outage-assistant.tar.gz"
+    if not model.is_file():
+        pytest.fail("no trained model; make test trains it first")
+    out = run_in_rasa(
+        f"""
+import asyncio, threading
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
+from bot.rasa_runtime import install_nlu_off_loop
+
+agent = Agent.load("{model}")
+threads = []
+graph_run = agent.processor.graph_runner.run
+def traced(*args, **kwargs):
+    threads.append(threading.current_thread().name)
+    return graph_run(*args, **kwargs)
+agent.processor.graph_runner.run = traced
+
+async def main():
+    expected = await agent.parse_message("I can't top up my phone")  # Rasa's own path
+    install_nlu_off_loop(1)
+    ticks = 0
+    async def ticker():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+    task = asyncio.create_task(ticker())
+    message = UserMessage("I can't top up my phone", sender_id="off-loop")
+    tracker = await agent.processor.fetch_tracker_and_update_session("off-loop")
+    await agent.processor._handle_message_with_tracker(message, tracker)
+    task.cancel()
+    print("same intent:", message.parse_data["intent"]["name"] == expected["intent"]["name"])
+    print("intent:", message.parse_data["intent"]["name"])
+    print("nlu thread:", any(name.startswith("nlu") for name in threads))
+    print("loop ran meanwhile:", ticks > 1)
+    print("logged:", tracker.latest_message.intent["name"])
+
+asyncio.run(main())
+""",
+        tmp_path,
+    )
+    assert "same intent: True" in out and "intent: top_up" in out
+    assert "nlu thread: True" in out
+    assert "loop ran meanwhile: True" in out
+    assert "logged: top_up" in out

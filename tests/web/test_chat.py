@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from bot.settings import Settings, load_settings
 from bot.web.app import create_app
-from bot.web.chat import COOKIE, RateLimiter, sign, verify
+from bot.web.chat import COOKIE, sign, verify
 from bot.web.console import RasaClient
 from tests.conftest import NOW, serve_in_thread
 
@@ -146,15 +146,6 @@ def test_rasa_down_gets_a_clear_503(chat: str, rasa: FakeRasa) -> None:
     rasa.down = True
     response = visitor(chat).post("/chat/send", json={"message": "hello"})
     assert response.status_code == 503 and "not answering" in response.json()["detail"]
-
-
-def test_rate_limiter_window_slides() -> None:
-    now = [0.0]
-    limiter = RateLimiter(limit=2, window=10, clock=lambda: now[0])
-    assert limiter.allow("a") and limiter.allow("a") and not limiter.allow("a")
-    assert limiter.allow("b")
-    now[0] = 10.5
-    assert limiter.allow("a")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,103 @@
+"""Sliding-window rate limits for the web chat: in this process, or shared through Redis.
+
+One web process keeps its counts in memory. Several web processes behind a load balancer
+(`make run-scaled`, docs/deployment.md) must count together, or each would grant the full
+limit and a client would get N times it by being spread over N processes: with REDIS_URL
+set, the counts live in Redis, one sorted set of hit times per key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class Limiter(Protocol):
+    async def allow(self, key: str) -> bool:
+        """Count one hit for `key`; False if it is over the limit (the hit is then not counted)."""
+        ...
+
+
+@dataclass
+class LocalLimiter:
+    """Per key, in this process."""
+
+    limit: int
+    window: float
+    clock: Callable[[], float] = time.monotonic
+    hits: dict[str, deque[float]] = field(default_factory=dict)
+
+    async def allow(self, key: str) -> bool:
+        now = self.clock()
+        recent = self.hits.setdefault(key, deque())
+        while recent and recent[0] <= now - self.window:
+            recent.popleft()
+        if len(recent) >= self.limit:
+            return False
+        recent.append(now)
+        if len(self.hits) > 100_000:  # forget idle keys rather than grow without bound
+            for stale in [k for k, v in self.hits.items() if not v]:
+                del self.hits[stale]
+        return True
+
+
+# Atomic in Redis (scripts run alone): drop hits older than the window, refuse at the limit,
+# otherwise record this hit and let the key expire once the window has passed.
+SLIDING_WINDOW = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil(ARGV[2] * 1000))
+return 1
+"""
+
+
+@dataclass
+class RedisLimiter:
+    """Per key, shared by every process that uses the same Redis and `prefix`.
+
+    If Redis cannot be reached the message is let through (and logged): during an outage
+    the chat must keep answering, and the per-process limit of one web app is no defence
+    that a shared one failing open would lose.
+    """
+
+    client: Any  # redis.asyncio.Redis
+    prefix: str
+    limit: int
+    window: float
+    clock: Callable[[], float] = time.time  # Redis compares times from every process: wall clock
+
+    async def allow(self, key: str) -> bool:
+        from redis.exceptions import RedisError
+
+        try:
+            allowed = await self.client.eval(
+                SLIDING_WINDOW, 1, f"{self.prefix}:{key}", self.clock(), self.window, self.limit, uuid.uuid4().hex
+            )
+        except (RedisError, OSError):
+            logger.warning("Redis did not answer; a chat message was let through without a rate limit")
+            return True
+        return bool(allowed)
+
+
+def chat_limiters(redis_url: str | None) -> tuple[Limiter, Limiter]:
+    """The per-conversation (20 a minute) and per-address (120 a minute) limits."""
+    if redis_url is None:
+        return LocalLimiter(limit=20, window=60), LocalLimiter(limit=120, window=60)
+    import redis.asyncio
+
+    # Short timeouts: a slow Redis must not hold a customer's message for long.
+    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return (
+        RedisLimiter(client, "oa:limit:conversation", limit=20, window=60),
+        RedisLimiter(client, "oa:limit:address", limit=120, window=60),
+    )

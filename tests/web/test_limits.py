@@ -1,0 +1,71 @@
+"""The web chat's rate limits, in one process and shared through a real Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio
+
+from bot.scaled import redis_problem
+from bot.web.limits import LocalLimiter, RedisLimiter, chat_limiters
+
+REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
+
+
+async def test_local_window_slides() -> None:
+    now = [0.0]
+    limiter = LocalLimiter(limit=2, window=10, clock=lambda: now[0])
+    assert await limiter.allow("a") and await limiter.allow("a") and not await limiter.allow("a")
+    assert await limiter.allow("b")
+    now[0] = 10.5
+    assert await limiter.allow("a")
+
+
+def test_without_redis_the_limits_are_per_process() -> None:
+    conversation, address = chat_limiters(None)
+    assert isinstance(conversation, LocalLimiter) and isinstance(address, LocalLimiter)
+    assert (conversation.limit, address.limit) == (20, 120)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[tuple[redis.asyncio.Redis, redis.asyncio.Redis]]:
+    """Two separate connections, as two web processes would have."""
+    reason = redis_problem(REDIS_HOST)
+    if reason:
+        pytest.skip(f"{reason}; set TEST_REDIS_HOST")
+    first = redis.asyncio.Redis(host=REDIS_HOST)
+    second = redis.asyncio.Redis(host=REDIS_HOST)
+    yield first, second
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_two_processes_share_one_limit_through_redis(
+    clients: tuple[redis.asyncio.Redis, redis.asyncio.Redis],
+) -> None:
+    prefix = f"test:{uuid.uuid4().hex}"
+    a = RedisLimiter(clients[0], prefix, limit=3, window=60)
+    b = RedisLimiter(clients[1], prefix, limit=3, window=60)
+    results = [await a.allow("conv"), await b.allow("conv"), await a.allow("conv"), await b.allow("conv")]
+    assert results == [True, True, True, False]
+    assert await b.allow("other")  # each key counts on its own
+
+
+async def test_the_redis_window_slides(clients: tuple[redis.asyncio.Redis, redis.asyncio.Redis]) -> None:
+    now = [1_000.0]
+    limiter = RedisLimiter(clients[0], f"test:{uuid.uuid4().hex}", limit=1, window=10, clock=lambda: now[0])
+    assert await limiter.allow("k") and not await limiter.allow("k")
+    now[0] += 10.5
+    assert await limiter.allow("k")
+    ttl = await clients[0].pttl(f"{limiter.prefix}:k")
+    assert 0 < ttl <= 10_000  # idle keys leave Redis on their own
+
+
+async def test_an_unreachable_redis_lets_messages_through() -> None:
+    dead = redis.asyncio.Redis(host="127.0.0.1", port=1, socket_timeout=0.5, socket_connect_timeout=0.5)
+    limiter = RedisLimiter(dead, "test:dead", limit=1, window=60)
+    assert await limiter.allow("k") and await limiter.allow("k")
+    await dead.aclose()
