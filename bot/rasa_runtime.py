@@ -15,24 +15,32 @@ store and the REST input channel. Runs only in `.venv-rasa`, Rasa's own environm
 - `SafeRestInput`: Rasa's REST channel with its input checked.
 - `install_nlu_off_loop`: a message's NLU runs on a worker thread, so one conversation's
   NLU does not stall the others (docs/benchmarks.md measures why this route).
+- `install_action_result_validator`: the action server's answers are checked against Rasa's
+  schema with a validator built once, not one that re-checks the schema on every call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
 import re
 import sys
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, ensure_schema_exists
+from rasa.shared.core.events import SessionStarted, deserialise_events
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sanic import response as sanic_response
 from sanic.exceptions import InvalidUsage, PayloadTooLarge
 from sanic.request import Request
@@ -137,9 +145,10 @@ def install_honest_tracker_store() -> None:
 
 
 def nlu_threads(environ: dict[str, str]) -> int:
+    """Worker threads for NLU; 0 parses on the event loop, as Rasa itself does (for comparison)."""
     raw = environ.get(NLU_THREADS_VARIABLE, "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 16:
-        raise SystemExit(f"{NLU_THREADS_VARIABLE} must be a whole number from 1 to 16, not {raw!r}")
+    if not raw.isdigit() or not 0 <= int(raw) <= 16:
+        raise SystemExit(f"{NLU_THREADS_VARIABLE} must be a whole number from 0 to 16, not {raw!r}")
     return int(raw)
 
 
@@ -186,11 +195,49 @@ def install_nlu_off_loop(threads: int = 1) -> None:
     MessageProcessor._handle_message_with_tracker = _handle_message_with_tracker
 
 
+def install_action_result_validator() -> None:
+    """Validate custom actions' results with one validator built at start-up.
+
+    Rasa 3.6's `RemoteAction._validate_action_result` calls `jsonschema.validate`, which
+    first validates the (constant) schema itself against JSON Schema's meta-schema, every
+    time. Profiling `make bench` showed that meta-check at 40% of the Rasa process's CPU;
+    the check of the action server's answer itself is a small fraction of it. This keeps
+    the same schema, the same check of each answer and the same error, without the rest.
+    """
+    from jsonschema import ValidationError, validators
+    from rasa.core.actions.action import RemoteAction
+
+    original = RemoteAction._validate_action_result
+    if getattr(original, "_outage_cached", False):
+        return
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validators.validator_for(schema)
+    validator_class.check_schema(schema)  # once, as jsonschema.validate would on every call
+    validator = validator_class(schema)
+
+    def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
+        try:
+            validator.validate(result)
+        except ValidationError as e:
+            e.message += (
+                ". Failed to validate Action server response from API, make sure your response "
+                "from the Action endpoint is valid."
+            )
+            raise
+        return True
+
+    _validate_action_result._outage_cached = True  # type: ignore[attr-defined]
+    RemoteAction._validate_action_result = _validate_action_result
+
+
 def main() -> None:
     sys.argv = rasa_argv(sys.argv[1:], dict(os.environ))
     install_api_guard()
     install_honest_tracker_store()
-    install_nlu_off_loop(nlu_threads(dict(os.environ)))
+    threads = nlu_threads(dict(os.environ))
+    if threads:
+        install_nlu_off_loop(threads)
+    install_action_result_validator()
     from rasa.__main__ import main as rasa_main
 
     rasa_main()
@@ -200,7 +247,8 @@ def main() -> None:
 
 
 class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
-    """Rasa's SQLTrackerStore, except that an error in one conversation stays in it.
+    """Rasa's SQLTrackerStore, except that an error in one conversation stays in it, and a
+    long conversation costs no more to load than a short one.
 
     Upstream `SQLTrackerStore.session_scope` (rasa 3.6.21) wraps the whole session in
     `except ValueError: print_error_and_exit(...)`, meant for a missing PostgreSQL schema.
@@ -208,7 +256,23 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
     (`{"sender": "\\ud800"}`) used to end the Rasa server. Here only the schema check can
     exit; any other error propagates to the message being handled, which the channel
     answers (see SafeRestInput's `fill_silence`).
+
+    Upstream `retrieve` reads and parses every event of the conversation's session on every
+    message, so reply time grows with the conversation (docs/benchmarks.md measured message
+    60 at twice message 2). Here the events this process last saved or read are kept, parsed,
+    with the id of the conversation's newest row; `retrieve` asks the database only for
+    that id, and reads the rows again only when it differs: when another Rasa server (or
+    anything else) wrote to the conversation, or this process has not seen it recently.
+    Each call still builds a new tracker from the events, as upstream does.
     """
+
+    # Parsed events kept, over all conversations (least recently used dropped first).
+    MAX_CACHED_EVENTS = 50_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recent: OrderedDict[str, tuple[int, list[Any]]] = OrderedDict()
+        self._cached_events = 0
 
     @contextlib.contextmanager
     def session_scope(self) -> Generator[Any, None, None]:
@@ -221,6 +285,92 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
             yield session
         finally:
             session.close()
+
+    def _session_rows(self, session: Any, sender_id: str) -> tuple[int | None, int]:
+        """(id of the newest row, number of rows) of what `retrieve` would read."""
+        query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+        aggregate = query.order_by(None).with_entities(sa.func.max(self.SQLEvent.id), sa.func.count(self.SQLEvent.id))
+        newest, count = aggregate.one()
+        return newest, int(count)
+
+    @staticmethod
+    def _as_retrieved(events: list[Any]) -> list[Any]:
+        """The events `_event_query` returns for this tracker: from its latest session start on."""
+        starts = [event.timestamp for event in events if isinstance(event, SessionStarted)]
+        return [event for event in events if event.timestamp >= max(starts)] if starts else events
+
+    def _remember(self, sender_id: str, newest: int, events: list[Any]) -> None:
+        self._forget(sender_id)
+        self._recent[sender_id] = (newest, events)
+        self._cached_events += len(events)
+        while self._cached_events > self.MAX_CACHED_EVENTS and self._recent:
+            self._forget(next(iter(self._recent)))
+
+    def _forget(self, sender_id: str) -> None:
+        dropped = self._recent.pop(sender_id, None)
+        if dropped is not None:
+            self._cached_events -= len(dropped[1])
+
+    async def retrieve(self, sender_id: str) -> Any:
+        with self.session_scope() as session:
+            newest, count = self._session_rows(session, sender_id)
+            if newest is None:
+                self._forget(sender_id)
+                return None
+            cached = self._recent.get(sender_id)
+            if cached is not None and cached[0] == newest and len(cached[1]) == count:
+                self._recent.move_to_end(sender_id)
+                events = cached[1]
+            else:
+                rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
+                events = deserialise_events([json.loads(row.data) for row in rows])
+                self._remember(sender_id, newest, events)
+        if not self.domain or not events:
+            return None
+        return DialogueStateTracker.from_events(sender_id, events, self.domain.slots)
+
+    def _additional_events(self, session: Any, tracker: Any) -> Any:
+        """The tracker's events not stored yet. Upstream counts the stored rows with a query;
+        when this tracker was built from the events kept here (the same objects, checked by
+        identity), their number is known. The lock store keeps any other writer out of the
+        conversation between its retrieve and this save."""
+        kept = self._recent.get(tracker.sender_id)
+        events = tracker.events
+        if kept is not None and kept[1] and len(events) >= len(kept[1]):
+            stored = kept[1]
+            if events[0] is stored[0] and events[len(stored) - 1] is stored[-1]:
+                return itertools.islice(events, len(stored), len(events))
+        return super()._additional_events(session, tracker)
+
+    async def save(self, tracker: Any) -> None:
+        """Upstream's save (the same rows), which also notes the id of the newest row it wrote."""
+        await self.stream_events(tracker)
+        try:
+            with self.session_scope() as session:
+                rows = []
+                for event in self._additional_events(session, tracker):
+                    data = event.as_dict()
+                    rows.append(
+                        self.SQLEvent(
+                            sender_id=tracker.sender_id,
+                            type_name=event.type_name,
+                            timestamp=data.get("timestamp"),
+                            intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                            action_name=data.get("name"),
+                            data=json.dumps(data),
+                        )
+                    )
+                session.add_all(rows)
+                session.commit()
+                newest = rows[-1].id if rows else self._session_rows(session, tracker.sender_id)[0]
+        except BaseException:
+            self._forget(tracker.sender_id)
+            raise
+        if newest is None:
+            self._forget(tracker.sender_id)
+        else:
+            # What the next retrieve would read; it checks the row count too before using it.
+            self._remember(tracker.sender_id, newest, self._as_retrieved(list(tracker.events)))
 
 
 # --- every channel --------------------------------------------------------------------------

@@ -14,8 +14,10 @@ The same driver runs a closed loop against each at 1, 8, 32 and 128 concurrent
 conversations: every conversation is a fresh sender that asks 8 outage questions (each
 runs a custom action that looks up the live incident state), and a worker starts a new
 conversation when one ends, until the level's message count is reached. Latency is from
-request to complete reply; a non-200 answer, an empty reply or a timeout is an error.
-Resident memory of each server process is read after the run.
+request to complete reply.
+A non-200 answer or a timeout
+is an error; a 200 with no reply at all is counted as "silent" (stock Rasa answers some of
+these questions with nothing). Resident memory of each server process is read after the run.
 
 The shared machines are noisy, so what counts is the ratio to stock Rasa taken in one run.
 """
@@ -69,6 +71,7 @@ class Level:
     concurrency: int
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    silent: int = 0  # answered 200 with no reply at all (stock Rasa does, when no story fits)
     seconds: float = 0.0
 
     @property
@@ -123,13 +126,17 @@ async def closed_loop(url: str, concurrency: int, total: int, tag: str, timeout:
                 t0 = time.perf_counter()
                 try:
                     response = await client.post(url, json={"sender": sender, "message": text})
-                    ok = response.status_code == 200 and bool(response.json())
-                except (httpx.HTTPError, ValueError):
-                    ok = False
-                if ok:
-                    level.latencies_ms.append((time.perf_counter() - t0) * 1000)
-                else:
+                    replies = response.json() if response.status_code == 200 else None
+                    detail = f"{response.status_code} {response.text[:200]!r}"
+                except (httpx.HTTPError, ValueError) as exc:
+                    replies, detail = None, repr(exc)
+                if not isinstance(replies, list):
                     level.errors += 1
+                    if level.errors == 1:  # the first error says what the rest are likely to be
+                        print(f"first error at {concurrency} conversations: {detail}", file=sys.stderr, flush=True)
+                    continue
+                level.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                level.silent += not replies
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     started = time.perf_counter()
@@ -161,7 +168,8 @@ def measure(target: Target, levels: tuple[int, ...]) -> None:
         target.levels.append(level)
         print(
             f"{target.name:7} {concurrency:4} conv: {level.replies_per_second:6.1f} replies/s, "
-            f"p50 {level.pct(0.5):6.0f} ms, p95 {level.pct(0.95):6.0f} ms, errors {level.errors}",
+            f"p50 {level.pct(0.5):6.0f} ms, p95 {level.pct(0.95):6.0f} ms, "
+            f"errors {level.errors}, silent {level.silent}",
             flush=True,
         )
     target.rss_mib = {name: rss_mib(pid) for name, pid in target.pids.items()}
@@ -229,8 +237,8 @@ def stock_target(logs: Path) -> Iterator[Target]:
 
 
 @contextmanager
-def ours_target(var: Path) -> Iterator[Target]:
-    env = isolated_env(var, STATE_TTL_SECONDS="5")
+def ours_target(var: Path, name: str = "ours", **overrides: str) -> Iterator[Target]:
+    env = isolated_env(var, STATE_TTL_SECONDS="5", **overrides)
     settings = load_settings(env)
     prepare_store(settings)
     servers = Servers(settings=settings, env=env, token=rasa_token(settings), logs=var)
@@ -238,7 +246,7 @@ def ours_target(var: Path) -> Iterator[Target]:
         servers.start_actions()
         servers.start_rasa()
         pids = {name: proc.pid for name, proc in servers.procs.items()}
-        yield Target("ours", f"{servers.rasa_url}/webhooks/rest/webhook", pids)
+        yield Target(name, f"{servers.rasa_url}/webhooks/rest/webhook", pids)
     finally:
         servers.stop_all()
 
@@ -248,7 +256,7 @@ def scaled_target(var: Path, replicas: int) -> Iterator[Target]:
     assistant = ScaledAssistant.for_benchmark(var, replicas=replicas)
     try:
         assistant.start()
-        yield Target(f"scaled×{replicas}", f"{assistant.url}/webhooks/rest/webhook", assistant.pids())
+        yield Target(f"scaled-{replicas}", f"{assistant.url}/webhooks/rest/webhook", assistant.pids())
     finally:
         assistant.stop()
         assistant.drop_database()
@@ -261,15 +269,16 @@ def table(targets: list[Target]) -> str:
     stock = next((t for t in targets if t.name == "stock"), None)
     base = {lv.concurrency: lv for lv in stock.levels} if stock else {}
     rows = [
-        "| bot | conversations | replies | errors | replies/s | × stock | p50 ms | p95 ms | p99 ms | p95 ÷ p50 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| bot | conversations | replies | errors | silent | replies/s | × stock "
+        "| p50 ms | p95 ms | p99 ms | p95 ÷ p50 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for target in targets:
         for lv in target.levels:
             ref = base.get(lv.concurrency)
             ratio = f"{lv.replies_per_second / ref.replies_per_second:.2f}" if ref and ref.replies_per_second else "—"
             rows.append(
-                f"| {target.name} | {lv.concurrency} | {len(lv.latencies_ms)} | {lv.errors} | "
+                f"| {target.name} | {lv.concurrency} | {len(lv.latencies_ms)} | {lv.errors} | {lv.silent} | "
                 f"{lv.replies_per_second:.1f} | {ratio} | {lv.pct(0.5):.0f} | {lv.pct(0.95):.0f} | "
                 f"{lv.pct(0.99):.0f} | {lv.pct(0.95) / lv.pct(0.5):.2f} |"
             )
@@ -314,6 +323,7 @@ def chart(targets: list[Target], out: Path) -> None:
         axis.set_ylabel(label)
         axis.grid(True, alpha=0.3)
         axis.legend()
+    left.set_ylim(bottom=0)
     right.set_yscale("log")
     fig.suptitle("Outage Assistant against stock Rasa, one run on one 2-core machine (make bench)")
     fig.tight_layout()
@@ -338,7 +348,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--chart", type=Path, default=PROJECT_ROOT / "docs" / "benchmarks-surge.png")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)), help="concurrency levels, e.g. 1,32")
-    parser.add_argument("--targets", default="stock,ours,scaled", help="which of stock, ours, scaled to run")
+    parser.add_argument(
+        "--targets",
+        default="stock,ours,inloop,scaled",
+        help="which of stock, ours, inloop (ours with the NLU on the event loop, at 1 and 32), scaled to run",
+    )
     parser.add_argument("--replicas", type=int, default=2, help="Rasa and action servers in the scaled setup")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ as it is")
     args = parser.parse_args()
@@ -359,6 +373,11 @@ def main() -> int:
                 measure(target, levels)
                 long_runs = asyncio.run(long_conversations(target.url, "ours"))
                 target.rss_mib = {name: rss_mib(pid) for name, pid in target.pids.items()}
+                targets.append(target)
+        if "inloop" in wanted:
+            (var / "inloop").mkdir()
+            with ours_target(var / "inloop", "ours, NLU on the loop", NLU_THREADS="0") as target:
+                measure(target, tuple(c for c in levels if c in (1, 32)) or levels)
                 targets.append(target)
         if "scaled" in wanted:
             problem = scale_out_problem()

@@ -168,8 +168,8 @@ def test_nlu_threads_setting_is_checked(tmp_path: Path) -> None:
     out = run_in_rasa(
         """
 from bot.rasa_runtime import nlu_threads
-print(nlu_threads({}), nlu_threads({"NLU_THREADS": "2"}))
-for bad in ("0", "x", "17", "-1"):
+print(nlu_threads({}), nlu_threads({"NLU_THREADS": "2"}), nlu_threads({"NLU_THREADS": "0"}))
+for bad in ("", "x", "17", "-1"):
     try:
         nlu_threads({"NLU_THREADS": bad})
     except SystemExit as exc:
@@ -177,8 +177,8 @@ for bad in ("0", "x", "17", "-1"):
 """,
         tmp_path,
     )
-    assert out.startswith("1 2")
-    assert out.count("refused: NLU_THREADS must be a whole number from 1 to 16") == 4
+    assert out.startswith("1 2 0")  # 0: on the event loop, as Rasa does
+    assert out.count("refused: NLU_THREADS must be a whole number from 0 to 16") == 4
 
 
 def test_messages_are_parsed_off_the_event_loop_with_the_same_result(tmp_path: Path) -> None:
@@ -231,3 +231,105 @@ asyncio.run(main())
     assert "nlu thread: True" in out
     assert "loop ran meanwhile: True" in out
     assert "logged: top_up" in out
+
+
+def test_action_results_are_still_validated_against_rasas_schema(tmp_path: Path) -> None:
+    out = run_in_rasa(
+        """
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+from bot.rasa_runtime import install_action_result_validator
+install_action_result_validator()
+action = RemoteAction.__new__(RemoteAction)
+good = {"events": [{"event": "slot", "name": "service", "value": "top_up"}], "responses": [{"text": "hi"}]}
+print("good:", action._validate_action_result(good))
+for bad in ({"events": [{"event": 5}]}, {"responses": "not a list"}, {"events": [{"event": "slot", "timestamp": "x"}]}):
+    try:
+        action._validate_action_result(bad)
+        print("bad accepted")
+    except ValidationError as e:
+        print("bad refused:", "Failed to validate Action server response" in e.message)
+""",
+        tmp_path,
+    )
+    assert "good: True" in out
+    assert out.count("bad refused: True") == 3 and "bad accepted" not in out
+
+
+def test_cached_trackers_equal_what_upstream_reads_and_see_other_servers_writes(tmp_path: Path) -> None:
+    """Our retrieve gives the events Rasa's own store reads from the same rows (after a new
+    conversation, later turns, a new session, and another server's write), parses rows only
+    when the conversation changed elsewhere, and never writes a row twice."""
+    out = run_in_rasa(
+        """
+import asyncio, sys, time
+import bot.rasa_runtime as rt
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+domain = Domain.from_yaml('''
+version: "3.1"
+intents: [greet]
+slots:
+  service:
+    type: text
+    mappings: [{type: custom}]
+''')
+url = f"sqlite:///{sys.argv[1]}/tracker.db"
+stores = (rt.SafeSQLTrackerStore, rt.SafeSQLTrackerStore, SQLTrackerStore)
+ours, other, upstream = (cls(domain, host=url) for cls in stores)
+parsed = []
+real = rt.deserialise_events
+rt.deserialise_events = lambda rows: parsed.append(len(rows)) or real(rows)
+
+def turn(text, t):
+    return [ActionExecuted("action_listen", timestamp=t), UserUttered(text, {"name": "greet"}, timestamp=t + 0.1),
+            SlotSet("service", text, timestamp=t + 0.2)]
+
+def same(label):
+    a = asyncio.run(ours.retrieve("c"))
+    b = asyncio.run(upstream.retrieve("c"))
+    print(label, [e.as_dict() for e in a.events] == [e.as_dict() for e in b.events], a.get_slot("service"))
+
+async def save(store, tracker):
+    await store.save(tracker)
+
+t0 = time.time()
+tracker = DialogueStateTracker.from_events("c", [ActionExecuted("action_session_start", timestamp=t0),
+    SessionStarted(timestamp=t0 + 0.01), *turn("top_up", t0 + 1)], domain.slots)
+asyncio.run(save(ours, tracker))
+same("new conversation:")
+for i in range(2, 6):
+    tracker = asyncio.run(ours.retrieve("c"))
+    for e in turn(f"turn{i}", t0 + i):
+        tracker.update(e)
+    asyncio.run(save(ours, tracker))
+same("later turns:")
+print("rows parsed by ours after its own saves:", parsed)
+tracker = asyncio.run(other.retrieve("c"))  # another server takes a turn
+for e in turn("roaming", t0 + 10):
+    tracker.update(e)
+asyncio.run(save(other, tracker))
+same("after another server's turn:")
+tracker = asyncio.run(ours.retrieve("c"))
+for e in [ActionExecuted("action_session_start", timestamp=t0 + 20), SessionStarted(timestamp=t0 + 20.01),
+          SlotSet("service", "roaming", timestamp=t0 + 20.02), *turn("email", t0 + 21)]:
+    tracker.update(e)
+asyncio.run(save(ours, tracker))
+same("new session:")
+full = asyncio.run(upstream.retrieve_full_tracker("c"))
+print("rows:", len(full.events), "distinct:", len({(e.type_name, e.timestamp) for e in full.events}))
+print("unknown:", asyncio.run(ours.retrieve("nobody")))
+""",
+        tmp_path,
+    )
+    assert "new conversation: True top_up" in out
+    assert "later turns: True turn5" in out
+    assert "rows parsed by ours after its own saves: []" in out  # read from memory, not parsed again
+    assert "after another server's turn: True roaming" in out
+    assert "new session: True email" in out
+    rows = out.split("rows: ")[1].split()
+    assert rows[0] == rows[2]  # every row once
+    assert "unknown: None" in out
