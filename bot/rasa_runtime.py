@@ -17,6 +17,8 @@ store and the REST input channel. Runs only in `.venv-rasa`, Rasa's own environm
   NLU does not stall the others (docs/benchmarks.md measures why this route).
 - `install_action_result_validator`: the action server's answers are checked against Rasa's
   schema with a validator built once, not one that re-checks the schema on every call.
+- `install_incremental_states`: the dialogue policies' view of a conversation (its list of
+  states) is extended by the new events, not rebuilt from the first event, on every prediction.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -230,6 +233,149 @@ def install_action_result_validator() -> None:
     RemoteAction._validate_action_result = _validate_action_result
 
 
+# States computed so far per (conversation, domain, arguments); least recently used dropped first.
+MAX_STATE_PROGRESS = 2_000
+
+
+@dataclass
+class StatesProgress:
+    """Rasa's `Domain.states_for_tracker_history` loop, paused after `done` applied events."""
+
+    done: int
+    last_event: Any  # the event object at done - 1, to check that the tracker still starts the same
+    loop_names: frozenset[str]
+    replay: Any  # a tracker with the first `done` events applied
+    states: list[Any]
+    last_ml_action_sub_state: Any = None
+    turn_was_hidden: bool = False
+
+
+def _plainly_appended(event: Any, loop_names: frozenset[str]) -> bool:
+    """Whether `applied_events` would simply append `event` (no restart, revert or loop rewind)."""
+    from rasa.shared.core.events import ActionExecuted, ActionReverted, Restarted, UserUtteranceReverted
+
+    if isinstance(event, Restarted | SessionStarted | ActionReverted | UserUtteranceReverted):
+        return False
+    return not (isinstance(event, ActionExecuted) and event.action_name in loop_names)
+
+
+def _state_step(
+    domain: Any,
+    progress: StatesProgress,
+    tracker: Any,
+    hide_rule_turn: bool,
+    omit_unset_slots: bool,
+    ignore_rule_only_turns: bool,
+    rule_only_data: Any,
+) -> None:
+    """One pass of the body of Rasa 3.6's `Domain.states_for_tracker_history` loop."""
+    from rasa.shared.core.constants import PREVIOUS_ACTION
+
+    if ignore_rule_only_turns:
+        if not progress.turn_was_hidden:
+            progress.last_ml_action_sub_state = domain._get_prev_action_sub_state(tracker)
+        if not tracker.followup_action and tracker.latest_action_name != tracker.active_loop_name:
+            progress.turn_was_hidden = hide_rule_turn
+        if progress.turn_was_hidden:
+            return
+    state = domain.get_active_state(tracker, omit_unset_slots=omit_unset_slots)
+    if ignore_rule_only_turns:
+        domain._remove_rule_only_features(state, rule_only_data)
+        if progress.states:
+            domain._substitute_rule_only_user_input(state, progress.states[-1])
+        if progress.last_ml_action_sub_state:
+            state[PREVIOUS_ACTION] = progress.last_ml_action_sub_state
+    progress.states.append(domain._clean_state(state))
+
+
+def _copy_states(states: list[Any]) -> list[Any]:
+    # The featurizers delete keys from the states' sub-dictionaries in place.
+    return [{key: dict(value) for key, value in state.items()} for state in states]
+
+
+def install_incremental_states(max_progress: int = MAX_STATE_PROGRESS) -> None:
+    """Compute the policies' states of a conversation from where the last computation stopped.
+
+    Rasa 3.6's policies turn the tracker into a list of states several times per prediction
+    (the rule policy twice, memoization once) and two or three predictions run per message,
+    each replaying every event of the session from the start: the cost of a reply grows
+    with the length of the conversation. Here the loop of `states_for_tracker_history` is
+    kept, paused after the last event it saw, and continued with the new events only.
+
+    It takes this path only when the result is the same by construction: the tracker begins
+    with the very events (the same objects: the tracker store keeps them, see
+    SafeSQLTrackerStore) the paused loop consumed, and each new event would simply be
+    appended by `applied_events` (no restart, session start, revert, or loop rewind, and no
+    new active loop). Anything else (forms, training, rule trackers) runs Rasa's own code.
+    """
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, ActiveLoop
+
+    original = Domain.states_for_tracker_history
+    if getattr(original, "_outage_incremental", False):
+        return
+    progress_by_key: OrderedDict[tuple[Any, ...], StatesProgress] = OrderedDict()
+
+    def states_for_tracker_history(
+        self: Any,
+        tracker: Any,
+        omit_unset_slots: bool = False,
+        ignore_rule_only_turns: bool = False,
+        rule_only_data: dict[str, Any] | None = None,
+    ) -> list[Any]:
+        args = (omit_unset_slots, ignore_rule_only_turns, rule_only_data)
+        if tracker.is_rule_tracker or not tracker.sender_id:
+            return original(self, tracker, *args)  # type: ignore[no-any-return]
+        key = (tracker.sender_id, id(self), omit_unset_slots, ignore_rule_only_turns, repr(rule_only_data))
+        events = list(tracker.events)
+        loop_names = frozenset(e.name for e in events if isinstance(e, ActiveLoop) and e.name)
+        progress = progress_by_key.get(key)
+        resumable = (
+            progress is not None
+            and 0 < progress.done <= len(events)
+            and events[progress.done - 1] is progress.last_event
+            and progress.loop_names == loop_names
+        )
+        if not resumable:
+            progress_by_key.pop(key, None)
+            if loop_names or not all(_plainly_appended(e, loop_names) for e in events[1:]):
+                return original(self, tracker, *args)  # type: ignore[no-any-return]
+            progress = StatesProgress(0, None, loop_names, tracker.init_copy(), [])
+            # A leading restart or session start empties Rasa's applied events: skip it.
+            new = events[1:] if events and not _plainly_appended(events[0], loop_names) else events
+        else:
+            assert progress is not None
+            new = events[progress.done :]
+            if not all(_plainly_appended(e, loop_names) for e in new):
+                progress_by_key.pop(key, None)
+                return original(self, tracker, *args)  # type: ignore[no-any-return]
+        for event in new:
+            if isinstance(event, ActionExecuted):
+                _state_step(self, progress, progress.replay, event.hide_rule_turn, *args)
+            progress.replay.update(event)
+        if new:
+            progress.done, progress.last_event = len(events), events[-1]
+        progress_by_key[key] = progress
+        progress_by_key.move_to_end(key)
+        while len(progress_by_key) > max_progress:
+            progress_by_key.popitem(last=False)
+        # The final state (after every event), on a copy of the loop's variables.
+        final = StatesProgress(
+            progress.done,
+            progress.last_event,
+            loop_names,
+            progress.replay,
+            progress.states[-1:],
+            progress.last_ml_action_sub_state,
+            progress.turn_was_hidden,
+        )
+        _state_step(self, final, progress.replay, False, *args)
+        return _copy_states(progress.states + final.states[len(progress.states[-1:]) :])
+
+    states_for_tracker_history._outage_incremental = True  # type: ignore[attr-defined]
+    Domain.states_for_tracker_history = states_for_tracker_history
+
+
 def main() -> None:
     sys.argv = rasa_argv(sys.argv[1:], dict(os.environ))
     install_api_guard()
@@ -238,6 +384,7 @@ def main() -> None:
     if threads:
         install_nlu_off_loop(threads)
     install_action_result_validator()
+    install_incremental_states()
     from rasa.__main__ import main as rasa_main
 
     rasa_main()
