@@ -37,6 +37,7 @@ from sqlalchemy import make_url, text
 from bot.db import make_engine
 from bot.devsecrets import rasa_token
 from bot.errors import ConfigurationError, OutageAssistantError
+from bot.run import demo_accounts, prepare_store
 from bot.servers import Servers, free_port, wait_for
 from bot.settings import PROJECT_ROOT, load_settings
 
@@ -143,12 +144,14 @@ class ScaledAssistant:
         return cls(env=env, var=var, replicas=replicas, created_database=url)
 
     @property
+    def front_port(self) -> int:
+        return load_settings(self.env).rasa_port
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.env['RASA_PORT']}"
+        return f"http://127.0.0.1:{self.front_port}"
 
     def start(self) -> None:
-        from bot.run import prepare_store
-
         haproxy = haproxy_bin()
         if haproxy is None:
             raise OutageAssistantError("HAProxy is not installed; run `make run-scaled` (it installs it) or apt")
@@ -174,7 +177,7 @@ class ScaledAssistant:
                 member.start_rasa()
                 backends.append(member.settings.rasa_port)
             cfg = self.var / "haproxy.cfg"
-            cfg.write_text(haproxy_config(int(self.env["RASA_PORT"]), backends), encoding="utf-8")
+            cfg.write_text(haproxy_config(self.front_port, backends), encoding="utf-8")
             with (self.var / "haproxy.log").open("ab") as log:
                 self.haproxy = subprocess.Popen([haproxy, "-db", "-f", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
             wait_for(f"{self.url}/", 30, [self.haproxy])
@@ -236,7 +239,10 @@ def main() -> int:
         "REDIS_URL": env.get("REDIS_URL") or f"redis://{redis_host}:6379/0",
     }
     replicas = int(env.get("REPLICAS", "2"))
-    var = Path(env.get("VAR_DIR") or PROJECT_ROOT / "var")
+    # Its own files (logs, development secrets, demo console accounts), apart from `make run`'s,
+    # whose accounts live in another database.
+    var = Path(env.get("VAR_DIR") or PROJECT_ROOT / "var") / "scaled"
+    env["VAR_DIR"] = str(var)
     assistant = ScaledAssistant(env=env, var=var, replicas=replicas, with_web=True)
     problem = postgres_problem(make_url(url).set(database="postgres").render_as_string(hide_password=False))
     problem = problem or redis_problem(redis_host)
@@ -246,12 +252,14 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         assistant.start()
+        accounts = demo_accounts(load_settings(env))
         print(
             f"\nOutage Assistant is running, scaled out: {replicas} Rasa + action servers behind HAProxy.\n"
             f"  Customers (REST, load-balanced): {assistant.url}/webhooks/rest/webhook\n"
-            f"  Web app, console, admin API:     http://127.0.0.1:{env.get('WEB_PORT', '8000')}/\n"
+            f"  Web app, console, admin API:     http://127.0.0.1:{load_settings(env).web_port}/\n"
             f"  Shared state: {make_url(url).render_as_string()} and Redis at {redis_host}:6379\n"
-            "  Stop: Ctrl-C\n",
+            + "".join(f"  Console {role:5} login: {name} / {password}\n" for name, role, password in accounts)
+            + "  Stop: Ctrl-C\n",
             flush=True,
         )
         while True:
