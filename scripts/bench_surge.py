@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,6 +110,7 @@ def messages_for(concurrency: int) -> int:
 
 async def closed_loop(url: str, concurrency: int, total: int, tag: str, timeout: float = 120) -> Level:
     level = Level(concurrency)
+    tag = re.sub(r"[^A-Za-z0-9_-]+", "-", tag)  # conversation ids take no spaces or commas
     sent = 0
     conversations = 0
 

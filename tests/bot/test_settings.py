@@ -36,6 +36,7 @@ def test_environment_beats_dotenv(tmp_path: Path) -> None:
         ({"RASA_PORT": "70000"}, "port number"),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
         ({"LOCK_STORE": "memcached"}, "LOCK_STORE"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
     ],
 )
 def test_bad_values_fail_fast(env: dict[str, str], message: str) -> None:
@@ -119,3 +120,9 @@ def test_social_channels_are_written_only_when_configured(tmp_path: Path) -> Non
         write_credentials(
             settings, {"TELEGRAM_ACCESS_TOKEN": "1:a", "TELEGRAM_VERIFY": "b", "TELEGRAM_WEBHOOK_URL": "u"}
         )
+
+
+def test_redis_is_optional_and_taken_as_given() -> None:
+    assert load_settings({}, dotenv_path=NO_FILE).redis_url is None
+    url = "redis://cache.internal:6379/0"
+    assert load_settings({"REDIS_URL": url}, dotenv_path=NO_FILE).redis_url == url
