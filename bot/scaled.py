@@ -40,6 +40,7 @@ from bot.errors import ConfigurationError, OutageAssistantError
 from bot.run import demo_accounts, prepare_store
 from bot.servers import Servers, free_port, wait_for
 from bot.settings import PROJECT_ROOT, load_settings
+from bot.supervise import Supervisor
 
 DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/outage_assistant"
 DEFAULT_REDIS_HOST = "127.0.0.1"
@@ -262,10 +263,14 @@ def main() -> int:
             + "  Stop: Ctrl-C\n",
             flush=True,
         )
+        # As `make run` does: a server that exits is started again, with backoff, while the
+        # other replicas (and HAProxy, which stops sending them messages) carry on.
+        supervisors = [Supervisor(member) for member in assistant.members]
+        if assistant.front is not None:
+            supervisors.append(Supervisor(assistant.front))
         while True:
-            for member in assistant.members:
-                if member.exited():
-                    raise OutageAssistantError(f"a replica's server exited: {member.exited()}")
+            for supervisor in supervisors:
+                supervisor.tick()
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping...", file=sys.stderr)
