@@ -12,7 +12,6 @@ import os
 import secrets
 import signal
 import sys
-import time
 from types import FrameType
 
 from bot.db import make_engine, make_session_factory
@@ -26,7 +25,7 @@ from bot.servers import Servers
 from bot.settings import Settings, load_settings
 from bot.staff import create_user
 from bot.store import utcnow
-from bot.supervise import Supervisor
+from bot.supervise import supervise_forever
 from bot.web.console import count_staff
 
 
@@ -114,10 +113,7 @@ def main() -> int:
             + "  Stop:                      Ctrl-C\n",
             flush=True,
         )
-        supervisor = Supervisor(servers)
-        while True:
-            supervisor.tick()
-            time.sleep(0.5)
+        supervise_forever([servers])
     except KeyboardInterrupt:
         print("\nstopping...", file=sys.stderr)
         return 0

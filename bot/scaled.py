@@ -25,7 +25,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from bot.errors import ConfigurationError, OutageAssistantError
 from bot.run import demo_accounts, prepare_store
 from bot.servers import Servers, free_port, wait_for
 from bot.settings import PROJECT_ROOT, load_settings
-from bot.supervise import Supervisor
+from bot.supervise import supervise_forever
 
 DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/outage_assistant"
 DEFAULT_REDIS_HOST = "127.0.0.1"
@@ -265,13 +264,7 @@ def main() -> int:
         )
         # As `make run` does: a server that exits is started again, with backoff, while the
         # other replicas (and HAProxy, which stops sending them messages) carry on.
-        supervisors = [Supervisor(member) for member in assistant.members]
-        if assistant.front is not None:
-            supervisors.append(Supervisor(assistant.front))
-        while True:
-            for supervisor in supervisors:
-                supervisor.tick()
-            time.sleep(0.5)
+        supervise_forever([*assistant.members, *([assistant.front] if assistant.front else [])])
     except KeyboardInterrupt:
         print("\nstopping...", file=sys.stderr)
         return 0

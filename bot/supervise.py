@@ -7,9 +7,9 @@ import logging
 import math
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +54,12 @@ class Supervisor:
             self._started[name] = now
             logger.warning("%s started again", name)
         return started
+
+
+def supervise_forever(groups: Iterable[Restartable], interval: float = 0.5) -> NoReturn:
+    """Keep every group's servers running until the process is interrupted (Ctrl-C, SIGTERM)."""
+    supervisors = [Supervisor(group) for group in groups]
+    while True:
+        for supervisor in supervisors:
+            supervisor.tick()
+        time.sleep(interval)

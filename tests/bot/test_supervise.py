@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 
-from bot.supervise import Supervisor
+import pytest
+
+from bot.supervise import Supervisor, supervise_forever
 
 
 @dataclass
@@ -69,3 +71,34 @@ def test_a_server_that_stayed_up_starts_again_from_the_first_delay() -> None:
     supervisor.tick()
     clock.now = 101
     assert supervisor.tick() == ["web"]
+
+
+class Stop(Exception):
+    pass
+
+
+@dataclass
+class OneGroup:
+    """A group whose one server is down until started again; the loop is interrupted once
+    `everyone` servers were started."""
+
+    name: str
+    started: list[str]
+    everyone: int
+
+    def exited(self) -> dict[str, int]:
+        if len(self.started) >= self.everyone:
+            raise Stop
+        return {} if self.name in self.started else {self.name: 1}
+
+    def respawn(self, name: str) -> subprocess.Popen[bytes]:
+        self.started.append(name)
+        return None  # type: ignore[return-value]
+
+
+def test_supervise_forever_restarts_each_groups_servers() -> None:
+    """Every replica's servers are watched (make run-scaled), not only the first group's."""
+    started: list[str] = []
+    with pytest.raises(Stop):
+        supervise_forever([OneGroup("rasa 1", started, 2), OneGroup("rasa 2", started, 2)], interval=0.05)
+    assert sorted(started) == ["rasa 1", "rasa 2"]

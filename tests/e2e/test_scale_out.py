@@ -4,7 +4,6 @@ two Rasa servers (each with its own action server) serving one conversation in t
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from sqlalchemy import text
 
 from bot.db import make_engine
 from bot.rasa_api import RasaAuth
-from bot.scaled import ScaledAssistant, scale_out_problem
+from bot.scaled import ScaledAssistant, redis_problem, scale_out_problem
 from bot.servers import Servers, free_port, isolated_env
 from bot.settings import load_settings
 from tests.conftest import POSTGRES_URL
@@ -25,23 +24,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
 
 
-def _redis_reason() -> str | None:
-    try:
-        with socket.create_connection((REDIS_HOST, 6379), timeout=3) as s:
-            s.sendall(b"PING\r\n")
-            if not s.recv(16).startswith(b"+PONG"):
-                return f"Redis at {REDIS_HOST}:6379 did not answer PING"
-    except OSError as exc:
-        return f"Redis not reachable at {REDIS_HOST}:6379 ({exc.__class__.__name__}); set TEST_REDIS_HOST"
-    return None
-
-
 @pytest.fixture
 def scale_out_db() -> Iterator[str]:
     """A fresh PostgreSQL database for this test, dropped afterwards."""
     from tests.conftest import _postgres_available
 
-    reason = _postgres_available() or _redis_reason()
+    reason = _postgres_available() or redis_problem(REDIS_HOST)
     if reason:
         pytest.skip(reason)
     name = f"outage_e2e_{uuid.uuid4().hex[:10]}"
