@@ -4,6 +4,7 @@ two Rasa servers (each with its own action server) serving one conversation in t
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +13,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from bot.db import make_engine
+from bot.db import make_engine, make_session_factory
+from bot.models import StaffRole
 from bot.rasa_api import RasaAuth
 from bot.scaled import ScaledAssistant, redis_problem, scale_out_problem
 from bot.servers import Servers, free_port, isolated_env
 from bot.settings import load_settings
+from bot.staff import create_user
+from bot.store import utcnow
 from tests.conftest import POSTGRES_URL
 from tests.e2e.conftest import Assistant, start_assistant
 
@@ -117,8 +121,13 @@ def test_a_conversation_moves_between_replicas_behind_the_load_balancer(scaled: 
     assert users == ["I can't top up my phone", *["when will it be fixed?"] * 3, "and how do I turn on roaming"]
 
 
-def test_web_chat_limits_hold_across_web_processes(scaled: ScaledAssistant) -> None:
-    """20 messages a minute per conversation, counted in Redis: a second web process refuses the 21st."""
+def test_chat_limits_and_login_lockouts_hold_across_web_processes(scaled: ScaledAssistant) -> None:
+    """Two web processes: the chat's 20 messages a minute are counted in Redis, and five failed
+    logins on one lock the account on the other (counted in the shared database)."""
+    engine = make_engine(scaled.env["DATABASE_URL"])
+    with make_session_factory(engine).begin() as session:
+        create_user(session, "aroha", "correct horse battery", StaffRole.AGENT, utcnow())
+    engine.dispose()
     first = Servers(settings=load_settings(scaled.env), env=scaled.env, token=scaled.token, logs=scaled.var)
     env = {**scaled.env, "WEB_PORT": str(free_port())}
     (scaled.var / "web2").mkdir()
@@ -132,6 +141,18 @@ def test_web_chat_limits_hold_across_web_processes(scaled: ScaledAssistant) -> N
             assert codes == [200] * 20
             over = browser.post(f"{second.web_url}/chat/send", json={"message": "hi"})
             assert over.status_code == 429, over.text
+
+            def log_in(url: str, password: str) -> httpx.Response:
+                form = browser.get(f"{url}/console/login").text
+                token = re.search(r'name="csrf" value="([^"]+)"', form)
+                assert token is not None
+                data = {"username": "aroha", "password": password, "csrf": token.group(1)}
+                return browser.post(f"{url}/console/login", data=data)
+
+            for _ in range(5):
+                assert log_in(first.web_url, "wrong guess wrong").status_code != 303
+            locked = log_in(second.web_url, "correct horse battery")
+            assert locked.status_code == 429 and "too many failed logins" in locked.text
     finally:
         first.stop_all()
         second.stop_all()
