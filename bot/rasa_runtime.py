@@ -239,24 +239,24 @@ MAX_STATE_PROGRESS = 2_000
 
 @dataclass
 class StatesProgress:
-    """Rasa's `Domain.states_for_tracker_history` loop, paused after `done` applied events."""
+    """Rasa's `Domain.states_for_tracker_history` loop, paused after `done` events."""
 
     done: int
     last_event: Any  # the event object at done - 1, to check that the tracker still starts the same
-    loop_names: frozenset[str]
     replay: Any  # a tracker with the first `done` events applied
     states: list[Any]
     last_ml_action_sub_state: Any = None
     turn_was_hidden: bool = False
 
 
-def _plainly_appended(event: Any, loop_names: frozenset[str]) -> bool:
-    """Whether `applied_events` would simply append `event` (no restart, revert or loop rewind)."""
-    from rasa.shared.core.events import ActionExecuted, ActionReverted, Restarted, UserUtteranceReverted
+def _plainly_appended(event: Any) -> bool:
+    """Whether `applied_events` simply appends `event`, whatever comes after it: no restart,
+    session start or revert, and no active loop (whose later executions rewind events)."""
+    from rasa.shared.core.events import ActionReverted, ActiveLoop, Restarted, UserUtteranceReverted
 
-    if isinstance(event, Restarted | SessionStarted | ActionReverted | UserUtteranceReverted):
-        return False
-    return not (isinstance(event, ActionExecuted) and event.action_name in loop_names)
+    if isinstance(event, ActiveLoop):
+        return not event.name
+    return not isinstance(event, Restarted | SessionStarted | ActionReverted | UserUtteranceReverted)
 
 
 def _state_step(
@@ -305,11 +305,12 @@ def install_incremental_states(max_progress: int = MAX_STATE_PROGRESS) -> None:
     It takes this path only when the result is the same by construction: the tracker begins
     with the very events (the same objects: the tracker store keeps them, see
     SafeSQLTrackerStore) the paused loop consumed, and each new event would simply be
-    appended by `applied_events` (no restart, session start, revert, or loop rewind, and no
-    new active loop). Anything else (forms, training, rule trackers) runs Rasa's own code.
+    appended by `applied_events` (no restart, session start, revert, and no active loop, whose
+    later executions rewind events). Anything else (forms, training, rule trackers) runs
+    Rasa's own code.
     """
     from rasa.shared.core.domain import Domain
-    from rasa.shared.core.events import ActionExecuted, ActiveLoop
+    from rasa.shared.core.events import ActionExecuted
 
     original = Domain.states_for_tracker_history
     if getattr(original, "_outage_incremental", False):
@@ -328,42 +329,32 @@ def install_incremental_states(max_progress: int = MAX_STATE_PROGRESS) -> None:
             return original(self, tracker, *args)  # type: ignore[no-any-return]
         key = (tracker.sender_id, id(self), omit_unset_slots, ignore_rule_only_turns, repr(rule_only_data))
         events = list(tracker.events)
-        loop_names = frozenset(e.name for e in events if isinstance(e, ActiveLoop) and e.name)
-        progress = progress_by_key.get(key)
-        resumable = (
+        progress = progress_by_key.pop(key, None)
+        if (
             progress is not None
             and 0 < progress.done <= len(events)
             and events[progress.done - 1] is progress.last_event
-            and progress.loop_names == loop_names
-        )
-        if not resumable:
-            progress_by_key.pop(key, None)
-            if loop_names or not all(_plainly_appended(e, loop_names) for e in events[1:]):
-                return original(self, tracker, *args)  # type: ignore[no-any-return]
-            progress = StatesProgress(0, None, loop_names, tracker.init_copy(), [])
-            # A leading restart or session start empties Rasa's applied events: skip it.
-            new = events[1:] if events and not _plainly_appended(events[0], loop_names) else events
+        ):
+            new = events[progress.done :]  # only these need checking: the rest were, when consumed
         else:
-            assert progress is not None
-            new = events[progress.done :]
-            if not all(_plainly_appended(e, loop_names) for e in new):
-                progress_by_key.pop(key, None)
-                return original(self, tracker, *args)  # type: ignore[no-any-return]
+            progress = StatesProgress(0, None, tracker.init_copy(), [])
+            # A leading restart or session start empties Rasa's applied events: skip it.
+            new = events[1:] if events and not _plainly_appended(events[0]) else events
+        if not all(_plainly_appended(e) for e in new):
+            return original(self, tracker, *args)  # type: ignore[no-any-return]
         for event in new:
             if isinstance(event, ActionExecuted):
                 _state_step(self, progress, progress.replay, event.hide_rule_turn, *args)
             progress.replay.update(event)
         if new:
             progress.done, progress.last_event = len(events), events[-1]
-        progress_by_key[key] = progress
-        progress_by_key.move_to_end(key)
+        progress_by_key[key] = progress  # re-inserted: now the most recently used
         while len(progress_by_key) > max_progress:
             progress_by_key.popitem(last=False)
         # The final state (after every event), on a copy of the loop's variables.
         final = StatesProgress(
             progress.done,
             progress.last_event,
-            loop_names,
             progress.replay,
             progress.states[-1:],
             progress.last_ml_action_sub_state,
@@ -508,8 +499,9 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
                         )
                     )
                 session.add_all(rows)
-                session.commit()
+                session.flush()  # assigns the ids; read after commit, each would be fetched again
                 newest = rows[-1].id if rows else self._session_rows(session, tracker.sender_id)[0]
+                session.commit()
         except BaseException:
             self._forget(tracker.sender_id)
             raise

@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import signal
 import sys
-from types import FrameType
 
 from bot.db import make_engine, make_session_factory
 from bot.devsecrets import rasa_token
@@ -25,7 +23,7 @@ from bot.servers import Servers
 from bot.settings import Settings, load_settings
 from bot.staff import create_user
 from bot.store import utcnow
-from bot.supervise import supervise_forever
+from bot.supervise import run_until_stopped
 from bot.web.console import count_staff
 
 
@@ -71,10 +69,6 @@ def demo_accounts(settings: Settings) -> list[tuple[str, str, str]]:
 DEMO_ACCOUNTS = (("admin", StaffRole.ADMIN), ("agent", StaffRole.AGENT))
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -87,8 +81,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    def start() -> list[Servers]:
         if settings.statuspage_url is None and os.environ.get("STATUSPAGE_DEMO") == "1":
             folder = settings.var_dir / "statuspage"
             url = servers.start_status_page(folder, port=settings.web_port + 1, demo=True)
@@ -113,15 +106,9 @@ def main() -> int:
             + "  Stop:                      Ctrl-C\n",
             flush=True,
         )
-        supervise_forever([servers])
-    except KeyboardInterrupt:
-        print("\nstopping...", file=sys.stderr)
-        return 0
-    except OutageAssistantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        servers.stop_all()
+        return [servers]
+
+    return run_until_stopped(start, servers.stop_all)
 
 
 if __name__ == "__main__":

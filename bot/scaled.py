@@ -21,17 +21,16 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
-from sqlalchemy import make_url, text
+from sqlalchemy import Connection, make_url, text
 
 from bot.db import make_engine
 from bot.devsecrets import rasa_token
@@ -39,7 +38,7 @@ from bot.errors import ConfigurationError, OutageAssistantError
 from bot.run import demo_accounts, prepare_store
 from bot.servers import Servers, free_port, wait_for
 from bot.settings import PROJECT_ROOT, load_settings
-from bot.supervise import supervise_forever
+from bot.supervise import run_until_stopped
 
 DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/outage_assistant"
 DEFAULT_REDIS_HOST = "127.0.0.1"
@@ -81,8 +80,8 @@ def scale_out_problem(
     env = os.environ if environ is None else environ
     if haproxy_bin() is None:
         return "HAProxy is not installed (make run-scaled installs Debian's haproxy when run as root)"
-    server = server_url or env.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
-    return postgres_problem(server) or redis_problem(redis_host or env.get("TEST_REDIS_HOST", DEFAULT_REDIS_HOST))
+    server, redis = test_servers(env)
+    return postgres_problem(server_url or server) or redis_problem(redis_host or redis)
 
 
 def haproxy_config(front_port: int, backends: list[int], template: Path = HAPROXY_TEMPLATE) -> str:
@@ -96,17 +95,38 @@ def haproxy_config(front_port: int, backends: list[int], template: Path = HAPROX
     return f"{head}{marker}{servers}"
 
 
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database `url` names if it does not exist yet."""
-    parsed = make_url(url)
-    admin = make_engine(parsed.set(database="postgres").render_as_string(hide_password=False))
+def test_servers(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The PostgreSQL URL and Redis host the tests and the benchmark use (TEST_POSTGRES_URL,
+    TEST_REDIS_HOST; both on 127.0.0.1 by default)."""
+    env = os.environ if environ is None else environ
+    return env.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"), env.get(
+        "TEST_REDIS_HOST", DEFAULT_REDIS_HOST
+    )
+
+
+@contextmanager
+def on_server(url: str) -> Iterator[Connection]:
+    """An autocommit connection to the `postgres` database of `url`'s server, from which
+    databases are created and dropped."""
+    admin = make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False))
     try:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
-            if exists.scalar() is None:
-                conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+            yield conn
     finally:
         admin.dispose()
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database `url` names if it does not exist yet."""
+    name = make_url(url).database
+    with on_server(url) as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+
+def drop_database(url: str) -> None:
+    with on_server(url) as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
 
 
 @dataclass
@@ -128,7 +148,7 @@ class ScaledAssistant:
         """A throwaway setup: a new database on TEST_POSTGRES_URL's server, dropped by drop_database()."""
         from bot.servers import isolated_env
 
-        server = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+        server, redis = test_servers()
         name = f"outage_scaled_{uuid.uuid4().hex[:10]}"
         url = make_url(server).set(database=name).render_as_string(hide_password=False)
         env = isolated_env(
@@ -136,8 +156,8 @@ class ScaledAssistant:
             DATABASE_URL=url,
             TRACKER_STORE_URL=url,
             LOCK_STORE="redis",
-            LOCK_STORE_HOST=os.environ.get("TEST_REDIS_HOST", DEFAULT_REDIS_HOST),
-            REDIS_URL=f"redis://{os.environ.get('TEST_REDIS_HOST', DEFAULT_REDIS_HOST)}:6379/0",
+            LOCK_STORE_HOST=redis,
+            REDIS_URL=f"redis://{redis}:6379/0",
             STATE_TTL_SECONDS="5",
             **overrides,
         )
@@ -177,7 +197,7 @@ class ScaledAssistant:
                 member.start_rasa()
                 backends.append(member.settings.rasa_port)
             cfg = self.var / "haproxy.cfg"
-            cfg.write_text(haproxy_config(self.front_port, backends), encoding="utf-8")
+            cfg.write_text(haproxy_config(settings.rasa_port, backends), encoding="utf-8")
             with (self.var / "haproxy.log").open("ab") as log:
                 self.haproxy = subprocess.Popen([haproxy, "-db", "-f", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
             wait_for(f"{self.url}/", 30, [self.haproxy])
@@ -207,19 +227,8 @@ class ScaledAssistant:
             member.stop_all()
 
     def drop_database(self) -> None:
-        if not self.created_database:
-            return
-        parsed = make_url(self.created_database)
-        admin = make_engine(parsed.set(database="postgres").render_as_string(hide_password=False))
-        try:
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        finally:
-            admin.dispose()
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+        if self.created_database:
+            drop_database(self.created_database)
 
 
 def main() -> int:
@@ -249,30 +258,25 @@ def main() -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
+
+    def start() -> list[Servers]:
         assistant.start()
-        accounts = demo_accounts(load_settings(env))
+        settings = load_settings(env)
+        accounts = demo_accounts(settings)
         print(
             f"\nOutage Assistant is running, scaled out: {replicas} Rasa + action servers behind HAProxy.\n"
             f"  Customers (REST, load-balanced): {assistant.url}/webhooks/rest/webhook\n"
-            f"  Web app, console, admin API:     http://127.0.0.1:{load_settings(env).web_port}/\n"
+            f"  Web app, console, admin API:     http://127.0.0.1:{settings.web_port}/\n"
             f"  Shared state: {make_url(url).render_as_string()} and Redis at {redis_host}:6379\n"
             + "".join(f"  Console {role:5} login: {name} / {password}\n" for name, role, password in accounts)
             + "  Stop: Ctrl-C\n",
             flush=True,
         )
-        # As `make run` does: a server that exits is started again, with backoff, while the
+        # As under `make run`, a server that exits is started again, with backoff, while the
         # other replicas (and HAProxy, which stops sending them messages) carry on.
-        supervise_forever([*assistant.members, *([assistant.front] if assistant.front else [])])
-    except KeyboardInterrupt:
-        print("\nstopping...", file=sys.stderr)
-        return 0
-    except OutageAssistantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        assistant.stop()
+        return [*assistant.members, *([assistant.front] if assistant.front else [])]
+
+    return run_until_stopped(start, assistant.stop)
 
 
 if __name__ == "__main__":

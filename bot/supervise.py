@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import NoReturn, Protocol
+
+from bot.errors import OutageAssistantError
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +68,23 @@ def supervise_forever(groups: Iterable[Restartable], interval: float = 0.5) -> N
         for supervisor in supervisors:
             supervisor.tick()
         time.sleep(interval)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_until_stopped(start: Callable[[], Iterable[Restartable]], stop: Callable[[], None]) -> int:
+    """`make run`'s and `make run-scaled`'s life: start the servers, keep them running until
+    Ctrl-C or SIGTERM, then stop them. Returns the process's exit code."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        supervise_forever(start())
+    except KeyboardInterrupt:
+        print("\nstopping...", file=sys.stderr)
+        return 0
+    except OutageAssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop()
