@@ -10,11 +10,10 @@ RASA_VENV := .venv-rasa
 PYTHON := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 MODEL := models/outage-assistant.tar.gz
-TRAIN_INPUTS := config.yml bot/domain.yml bot/rasa_addons.py bot/encoders.py $(shell find data -name '*.yml' 2>/dev/null)
-export RASA_TELEMETRY_ENABLED := false
-export SQLALCHEMY_SILENCE_UBER_WARNING := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
-export TQDM_DISABLE := 1
+TRAIN_INPUTS := config.yml bot/domain.yml rasa_plugins/components.py rasa_plugins/encoders.py $(shell find data -name '*.yml' 2>/dev/null)
+# Every variable the targets set lives here: Rasa's in bot/rasa.env (shared with bot/ops/servers.py).
+include bot/rasa.env
+export $(shell sed -n 's/^\([A-Z_]*\)=.*/\1/p' bot/rasa.env)
 export RASA_BIN := $(abspath $(RASA))
 
 CHROMIUM := /usr/bin/chromium
@@ -22,15 +21,28 @@ CHROMIUM := /usr/bin/chromium
 .PHONY: help setup run run-scaled shell train test lint validate test-stories test-nlu pytest eval eval-finetune bench audit reset-demo clean browser haproxy
 
 help:
-	@echo "make run     set up, train if needed, and start the assistant (Ctrl-C stops it)"
-	@echo "make run-scaled  the same, scaled out: REPLICAS (2) Rasa + action servers behind HAProxy,"
-	@echo "             on PostgreSQL (DATABASE_URL) and Redis (LOCK_STORE_HOST); see docs/deployment.md"
-	@echo "make shell   chat with the running assistant in this terminal"
-	@echo "make test    set up and run every test"
-	@echo "make eval    compare NLU pipelines on the held-out set and the real-message benchmark"
-	@echo "make eval-finetune  measure fine-tuning the sentence encoder (needs python3.11 + torch)"
-	@echo "make bench   the surge benchmark: ours (one process and scaled out) against stock Rasa"
-	@echo "make audit   known-vulnerability audit of both environments (pip-audit)"
+	@echo "Run it"
+	@echo "  make run           set up, train if needed, and start the assistant (Ctrl-C stops it)"
+	@echo "  make run-scaled    the same, scaled out: REPLICAS (2) Rasa + action servers behind HAProxy,"
+	@echo "                     on PostgreSQL (DATABASE_URL) and Redis (LOCK_STORE_HOST); docs/deployment.md"
+	@echo "  make shell         chat with the running assistant in this terminal"
+	@echo "  make reset-demo    put the demo outage (day two) back into the incident store"
+	@echo "Check it"
+	@echo "  make test          set up and run every test (lint, validate, test-stories, test-nlu, pytest)"
+	@echo "  make lint          ruff and strict mypy"
+	@echo "  make validate      the domain and data (rasa data validate) and the benchmark-leak check"
+	@echo "  make test-stories  the end-to-end test stories against the trained model"
+	@echo "  make test-nlu      the held-out NLU set, gated on macro-F1"
+	@echo "  make pytest        the unit, web, e2e and browser tests"
+	@echo "Measure it"
+	@echo "  make bench         the surge benchmark: ours (one process and scaled out) against stock Rasa"
+	@echo "  make eval          compare NLU pipelines on the held-out set and the real-message benchmark"
+	@echo "  make eval-finetune measure fine-tuning the sentence encoder (needs python3.11 + torch)"
+	@echo "  make audit         known-vulnerability audit of both environments (pip-audit)"
+	@echo "Housekeeping"
+	@echo "  make setup         make both virtual environments (.venv, .venv-rasa)"
+	@echo "  make train         train the model if its inputs changed"
+	@echo "  make clean         remove models, results and Rasa's cache"
 
 $(VENV)/.installed: pyproject.toml
 	@py=$$(scripts/find-python310) && { test -x $(PYTHON) || $$py -m venv $(VENV); }
@@ -71,20 +83,20 @@ $(MODEL): $(RASA_VENV)/.installed $(TRAIN_INPUTS)
 train: $(MODEL)
 
 run: setup $(MODEL)
-	$(PYTHON) -m bot.run
+	$(PYTHON) -m bot.ops.run
 
 run-scaled: setup $(MODEL) haproxy
-	$(PYTHON) -m bot.scaled
+	$(PYTHON) -m bot.ops.scaled
 
 shell: $(VENV)/.installed
-	$(PYTHON) -m bot.chat
+	$(PYTHON) -m bot.ops.terminal
 
 reset-demo: $(VENV)/.installed
-	$(PYTHON) -m bot.cli seed --scenario outage_day_two
+	$(PYTHON) -m bot.ops.cli seed --scenario outage_day_two
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check bot actions tests scripts
-	$(VENV)/bin/ruff format --check bot actions tests scripts
+	$(VENV)/bin/ruff check bot actions rasa_plugins common tests scripts
+	$(VENV)/bin/ruff format --check bot actions rasa_plugins common tests scripts
 	$(VENV)/bin/mypy
 
 validate: $(RASA_VENV)/.installed $(VENV)/.installed

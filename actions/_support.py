@@ -1,8 +1,12 @@
-"""Shared plumbing for the actions. Deliberately not an Action subclass: rasa-sdk registers
-every concrete Action subclass it finds, and a shared base would crash the server."""
+"""Shared plumbing for the actions, and the action server's process-wide singletons.
+
+A mixin rather than a base Action: rasa-sdk registers every concrete Action subclass but skips
+abstract ones, so an abstract base would also work; the mixin keeps what an action reads
+(backend, knowledge, settings) apart from what it does."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -11,17 +15,35 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.answers import Context, Reply, notice_replies, stale_note
-from bot.entities import normalise_service
-from bot.errors import IncidentSourceError, KnowledgeError
-from bot.escalations import urgency_of
-from bot.knowledge import KnowledgeSource
-from bot.models import Urgency
-from bot.notify import take_pending
-from bot.settings import Settings
-from bot.store import IncidentStore, default_knowledge, default_settings, default_store
+from bot.conversation.answers import Context, Reply, notice_replies, stale_note
+from bot.conversation.backend import Backend
+from bot.conversation.entities import normalise_service
+from bot.conversation.notify import take_pending
+from bot.core.errors import IncidentSourceError, KnowledgeError
+from bot.core.settings import Settings, load_settings
+from bot.db.engine import make_engine
+from bot.db.models import Urgency
+from bot.knowledge.file import KnowledgeSource
+from bot.people.escalations import urgency_in_message
 
 logger = logging.getLogger(__name__)
+
+
+# Built on first use, never at import: importing an action must not touch the environment.
+@functools.lru_cache(maxsize=1)
+def default_settings() -> Settings:
+    return load_settings()
+
+
+@functools.lru_cache(maxsize=1)
+def default_store() -> Backend:
+    settings = default_settings()
+    return Backend(make_engine(settings.database_url), ttl=settings.state_ttl)
+
+
+@functools.lru_cache(maxsize=1)
+def default_knowledge() -> KnowledgeSource:
+    return KnowledgeSource(default_settings().knowledge_file)
 
 
 class IncidentStateMixin:
@@ -29,7 +51,7 @@ class IncidentStateMixin:
 
     def __init__(
         self,
-        store: IncidentStore | None = None,
+        store: Backend | None = None,
         knowledge: KnowledgeSource | None = None,
         settings: Settings | None = None,
     ) -> None:
@@ -46,7 +68,7 @@ class IncidentStateMixin:
         return self._knowledge or default_knowledge()
 
     @property
-    def store(self) -> IncidentStore:
+    def store(self) -> Backend:
         return self._store or default_store()
 
     async def context(self) -> Context:
@@ -72,7 +94,7 @@ class IncidentStateMixin:
             source_unavailable(dispatcher, exc)
             return None
         text = tracker.latest_message.get("text") if isinstance(tracker.latest_message.get("text"), str) else ""
-        urgency = urgency_of(text, ctx.knowledge)
+        urgency = urgency_in_message(text, ctx.knowledge)
         if urgency is Urgency.SAFETY:
             replies = [Reply("utter_emergency_help", {"emergency": ctx.knowledge.emergency}), *replies]
         if urgency is not None:

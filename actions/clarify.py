@@ -9,7 +9,8 @@ from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, send
-from bot.answers import TOPIC_INTENTS, clarify, consecutive_fallbacks
+from bot.conversation.answers import clarify, consecutive_fallbacks
+from bot.knowledge.catalogue import TOPIC_INTENTS
 
 
 def topic_titles(domain: dict[str, Any]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin
-from bot.answers import compensation_answer
+from bot.conversation.answers import compensation_answer
 
 
 class ActionCompensation(IncidentStateMixin, Action):

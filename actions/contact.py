@@ -10,9 +10,9 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, entity_values, send, service_in_context
-from bot.answers import notice_replies, notify_answer, notify_target, stale_note
-from bot.errors import IncidentSourceError, KnowledgeError, ValidationError
-from bot.notify import notice, subscribe
+from bot.conversation.answers import notice_replies, notify_answer, notify_target, stale_note
+from bot.conversation.notify import notice, subscribe
+from bot.core.errors import IncidentSourceError, KnowledgeError, ValidationError
 
 logger = logging.getLogger(__name__)
 

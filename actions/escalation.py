@@ -13,21 +13,21 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions._support import IncidentStateMixin, latest_intent, service_in_context
-from bot.answers import escalation_receipt
-from bot.errors import IncidentSourceError, KnowledgeError, ValidationError
-from bot.escalations import (
+from bot.conversation.answers import escalation_receipt
+from bot.core.errors import IncidentSourceError, KnowledgeError, ValidationError
+from bot.db.models import Urgency
+from bot.people.escalations import (
     Receipt,
+    answer_is_urgent,
     check_need,
     create_escalation,
     mask_contact,
+    mentions_any,
     normalise_contact,
     open_escalation,
     receipt,
-    says_safety,
     snapshot_of,
-    urgency_from_text,
 )
-from bot.models import Urgency
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ActionHumanContact(IncidentStateMixin, Action):
             logger.warning("no knowledge file: %s", exc)
             dispatcher.utter_message(response="utter_state_unavailable")
             return []
-        safety = says_safety(latest_text(tracker), knowledge.safety_words)
+        safety = mentions_any(latest_text(tracker), knowledge.safety_words)
         if safety:
             dispatcher.utter_message(response="utter_emergency_help", emergency=knowledge.emergency)
 
@@ -103,7 +103,7 @@ class ValidateEscalationForm(IncidentStateMixin, FormValidationAction):
             emergency = self.knowledge.get().emergency
         except KnowledgeError:
             return False
-        if tracker.get_slot("escalation_urgency") != Urgency.SAFETY.value and says_safety(latest_text(tracker), words):
+        if tracker.get_slot("escalation_urgency") != Urgency.SAFETY.value and mentions_any(latest_text(tracker), words):
             dispatcher.utter_message(response="utter_emergency_help", emergency=emergency)
             return True
         return False
@@ -144,7 +144,7 @@ class ValidateEscalationForm(IncidentStateMixin, FormValidationAction):
             return cancel
         if self._safety(dispatcher, tracker):
             return {"escalation_urgency": Urgency.SAFETY.value, "escalation_reason": latest_text(tracker)[:2000]}
-        answer = urgency_from_text(value)
+        answer = answer_is_urgent(value)
         if answer is None:
             dispatcher.utter_message(response="utter_escalation_urgency_unclear")
             return {"escalation_urgency": None}

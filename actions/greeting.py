@@ -8,8 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, send
-from bot.answers import greeting
-from bot.errors import IncidentSourceError, KnowledgeError
+from bot.conversation.answers import greeting
+from bot.core.errors import IncidentSourceError, KnowledgeError
 
 
 class ActionGreet(IncidentStateMixin, Action):

@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, named_service, service_in_context
-from bot.answers import eta_answer, outage_summary, service_answer
+from bot.conversation.answers import eta_answer, outage_summary, service_answer
 
 
 class ActionOutageOverview(IncidentStateMixin, Action):

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin
-from bot.answers import security_answer
+from bot.conversation.answers import security_answer
 
 
 class ActionSecurity(IncidentStateMixin, Action):

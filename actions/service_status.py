@@ -9,8 +9,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, entity_values, latest_intent
-from bot.answers import Context, Reply, connectivity_answer, service_answer
-from bot.entities import service_for
+from bot.conversation.answers import Context, Reply, connectivity_answer, service_answer
+from bot.conversation.entities import service_for
 
 
 class ActionServiceStatus(IncidentStateMixin, Action):

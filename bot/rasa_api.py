@@ -1,21 +1,28 @@
-"""How our processes talk to Rasa's HTTP API: one client factory, authenticated in a header.
+"""Everything our processes ask of Rasa: its HTTP API (one client) and its tracker store (one reader).
 
 Rasa accepts its token in the query string or a JWT in the Authorization header. A URL is
 logged by httpx, proxies and access logs, so we only ever send the header: a short-lived
-JWT (role admin) signed with the same secret, which `bot.rasa_runtime` gives Rasa as its
+JWT (role admin) signed with the same secret, which `rasa_plugins.runtime` gives Rasa as its
 `--jwt-secret`.
+
+The tracker store is read directly, read-only, for what the HTTP API cannot answer in one call
+(every user message of a week): the console's overview and the review of uncertain messages.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
+from datetime import datetime
+from typing import Any
 
 import httpx
 import jwt
+from sqlalchemy import Engine, Row, text
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.errors import ValidationError
-from bot.text import conversation_id_problem
+from bot.core.errors import ConversationStoreError, ValidationError
+from common.text import conversation_id_problem
 
 # Long enough for a slow request, short enough that a leaked header is soon useless.
 TOKEN_LIFETIME = 300.0
@@ -38,19 +45,131 @@ class RasaAuth(httpx.Auth):
         yield request
 
 
-def rasa_client(
-    base_url: str, secret: str, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base_url, timeout=httpx.Timeout(timeout), transport=transport, auth=RasaAuth(secret)
-    )
-
-
 def conversation_path(conversation_id: str, rest: str) -> str:
     """`/conversations/<id>/<rest>`; an id Rasa could not have made is refused, not sent."""
     problem = conversation_id_problem(conversation_id)
     if problem:
         raise ValidationError(f"not a conversation id: it {problem}")
-    # Not percent-encoded: Rasa does not decode the id (see bot.text), and the rule admits
+    # Not percent-encoded: Rasa does not decode the id (see common.text), and the rule admits
     # only characters that a path carries as they are.
     return f"/conversations/{conversation_id}/{rest}"
+
+
+class RasaApi:
+    """The parts of Rasa's HTTP API we use. `transport` lets tests inject one (httpx.MockTransport).
+
+    A client per call: they are cheap, and one shared across event loops (the web app's and a
+    test's) would break.
+    """
+
+    def __init__(
+        self, base_url: str, token: str, transport: httpx.AsyncBaseTransport | None = None, timeout: float = 10.0
+    ) -> None:
+        self.base_url, self.token, self.transport, self.timeout = base_url, token, transport, timeout
+
+    def client(self, timeout: float | None = None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout or self.timeout),
+            transport=self.transport,
+            auth=RasaAuth(self.token),
+        )
+
+    async def send_message(self, conversation_id: str, text: str, channel: str) -> list[Any]:
+        """A customer's message through the REST channel; the assistant's replies.
+        Raises httpx.HTTPError or ValueError (not JSON)."""
+        async with self.client(timeout=30.0) as client:
+            response = await client.post(
+                "/webhooks/rest/webhook", json={"sender": conversation_id, "message": text, "input_channel": channel}
+            )
+        response.raise_for_status()
+        replies = response.json()
+        if not isinstance(replies, list):
+            raise ValueError("Rasa's REST channel answered something other than a list")
+        return replies
+
+    async def events(self, conversation_id: str) -> list[dict[str, Any]] | None:
+        """The conversation's events, or None if Rasa cannot be reached."""
+        try:
+            async with self.client(timeout=5.0) as client:
+                response = await client.get(conversation_path(conversation_id, "tracker"))
+            response.raise_for_status()
+            events = response.json().get("events")
+            return events if isinstance(events, list) else None
+        except (httpx.HTTPError, ValueError, AttributeError, ValidationError):
+            return None
+
+    async def reply(self, conversation_id: str, text: str) -> None:
+        """Send staff text to the customer's channel, then pause the assistant. Raises httpx.HTTPError."""
+        async with self.client(timeout=5.0) as client:
+            slot = {"event": "slot", "name": "staff_reply", "value": text}
+            (await client.post(conversation_path(conversation_id, "tracker/events"), json=slot)).raise_for_status()
+            (
+                await client.post(
+                    conversation_path(conversation_id, "execute"),
+                    params={"output_channel": "latest"},
+                    json={"name": "utter_staff_reply"},
+                )
+            ).raise_for_status()
+            pause = {"event": "pause"}
+            (await client.post(conversation_path(conversation_id, "tracker/events"), json=pause)).raise_for_status()
+
+    async def resume(self, conversation_id: str) -> None:
+        """Hand the conversation back to the assistant. Raises httpx.HTTPError."""
+        async with self.client(timeout=5.0) as client:
+            resume = {"event": "resume"}
+            (await client.post(conversation_path(conversation_id, "tracker/events"), json=resume)).raise_for_status()
+
+    async def trigger_intent(self, conversation_id: str, name: str, entities: dict[str, str]) -> str | None:
+        """Run an external intent in a conversation, its replies to the latest channel; why not, or None."""
+        try:
+            async with self.client() as client:
+                response = await client.post(
+                    conversation_path(conversation_id, "trigger_intent"),
+                    params={"output_channel": "latest"},
+                    json={"name": name, "entities": entities},
+                )
+        except httpx.HTTPError as exc:
+            return f"Rasa unreachable: {exc.__class__.__name__}"
+        except ValidationError as exc:
+            return str(exc)
+        if response.status_code != 200:
+            return f"Rasa answered HTTP {response.status_code}"
+        return None
+
+
+# --- Rasa's SQL tracker store: one row per event, its JSON in `data` --------------------------
+
+_USER_MESSAGES = "SELECT sender_id, intent_name, timestamp FROM events WHERE type_name = 'user' AND timestamp >= :t"
+# User messages, and the form starts and ends that tell a request from an answer to a form.
+_MESSAGES_AND_FORMS = (
+    "SELECT id, sender_id, type_name, timestamp, data FROM events "
+    "WHERE type_name IN ('user', 'active_loop') AND timestamp >= :since "
+    "ORDER BY timestamp DESC, id DESC LIMIT :scan"
+)
+_ONE_USER_EVENT = "SELECT data FROM events WHERE id = :id AND type_name = 'user'"
+
+
+def _read(tracker: Engine, sql: str, params: dict[str, Any]) -> Sequence[Row[Any]]:
+    try:
+        with tracker.connect() as conn:
+            return conn.execute(text(sql), params).all()
+    except SQLAlchemyError as exc:
+        raise ConversationStoreError("Rasa's tracker store cannot be read") from exc
+
+
+def user_messages_since(tracker: Engine, since: datetime) -> Sequence[Row[Any]]:
+    """(conversation id, intent, epoch seconds) of every user message since `since`."""
+    return _read(tracker, _USER_MESSAGES, {"t": since.timestamp()})
+
+
+def messages_and_forms_since(tracker: Engine, since: datetime, scan: int) -> Sequence[Row[Any]]:
+    """Newest first, at most `scan`: (event id, conversation id, type, epoch seconds, JSON) of user
+    messages and form starts and ends since `since`."""
+    return _read(tracker, _MESSAGES_AND_FORMS, {"since": since.timestamp(), "scan": scan})
+
+
+def user_event_data(tracker: Engine, event_id: int) -> str | None:
+    """The JSON of user event `event_id`, or None if there is no such user event."""
+    rows = _read(tracker, _ONE_USER_EVENT, {"id": event_id})
+    return str(rows[0][0]) if rows and rows[0][0] is not None else None

@@ -42,11 +42,11 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bot.devsecrets import rasa_token
-from bot.run import prepare_store
-from bot.scaled import ScaledAssistant, scale_out_problem
-from bot.servers import Servers, free_port, isolated_env, wait_for
-from bot.settings import PROJECT_ROOT, load_settings
+from bot.core.devsecrets import rasa_token
+from bot.core.settings import PROJECT_ROOT, load_settings
+from bot.ops.run import prepare_store
+from bot.ops.scaled import ScaledAssistant, scale_out_problem
+from bot.ops.servers import Servers, free_port, isolated_env, rasa_quiet_env, wait_for
 
 LEVELS = (1, 8, 32, 128)
 TURNS = 8
@@ -197,7 +197,7 @@ def stock_project() -> Path:
             [str(rasa_bin()), "init", "--no-prompt", "--init-dir", str(project)],
             check=True,
             stdout=subprocess.DEVNULL,
-            env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
+            env={**os.environ, **rasa_quiet_env()},
         )
         shutil.rmtree(STOCK_DIR, ignore_errors=True)
         project.rename(STOCK_DIR)
@@ -228,7 +228,7 @@ def stock_target(logs: Path) -> Iterator[Target]:
             cwd=project,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
+            env={**os.environ, **rasa_quiet_env()},
         )
     try:
         wait_for(f"http://127.0.0.1:{port}/status", 240, [proc])

@@ -27,10 +27,12 @@ IGNORED = ("pkg_resources", "declare_namespace", "Slot auto-fill has been remove
 
 
 def sent_by_code() -> set[str]:
-    source = "\n".join(p.read_text(encoding="utf-8") for d in ("bot", "actions") for p in (ROOT / d).rglob("*.py"))
+    source = "\n".join(
+        p.read_text(encoding="utf-8") for d in ("bot", "actions", "rasa_plugins") for p in (ROOT / d).rglob("*.py")
+    )
     import yaml
 
-    from bot.answers import PATTERNED_RESPONSES
+    from bot.conversation.answers import PATTERNED_RESPONSES
 
     domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
     # A form asks for each required slot with utter_ask_<slot>, which no story names.

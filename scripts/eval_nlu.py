@@ -26,9 +26,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # Rasa's training cache would replay earlier runs and make training times meaningless.
 os.environ["RASA_MAX_CACHE_SIZE"] = "0"
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the pipeline's own component lives in bot.rasa_addons
+sys.path.insert(0, str(ROOT))  # the pipeline's own component lives in rasa_plugins.components
 os.chdir(ROOT)
-from bot.nlu_metrics import accuracy_by_group, bootstrap_interval, difference_interval, macro_f1  # noqa: E402
+from common.nlu_metrics import accuracy_by_group, bootstrap_interval, difference_interval, macro_f1  # noqa: E402
 
 BENCHMARK = ROOT.parent / "shared" / "benchmarks" / "customer_messages.tsv"
 CHOSEN = "MiniLM embeddings (ONNX Runtime), LogisticRegression C=10 (config.yml, chosen)"

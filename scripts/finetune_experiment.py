@@ -33,7 +33,7 @@ from transformers import AutoModel, BertTokenizerFast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bot.nlu_metrics import bootstrap_interval, difference_interval, macro_f1  # noqa: E402
+from common.nlu_metrics import bootstrap_interval, difference_interval, macro_f1  # noqa: E402
 from scripts.eval_nlu import BENCHMARK, read_benchmark, write_table  # noqa: E402
 
 ENTITY = re.compile(r"\[([^\]]+)\](\([^)]*\)|\{[^}]*\})")

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from bot.db import make_engine, make_session_factory
-from bot.knowledge import Knowledge, load_knowledge
-from bot.migrate import upgrade
-from bot.seed import load_scenario, scenario_path
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
+from bot.db.engine import make_engine, make_session_factory
+from bot.db.migrate import upgrade
+from bot.incidents.seed import load_scenario, scenario_path
+from bot.knowledge.file import Knowledge, load_knowledge
 
 TZ = ZoneInfo("Pacific/Auckland")
 # 2:30 pm on a Wednesday in Auckland: the demo's "last 08:00" is this morning.
@@ -61,7 +61,7 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def demo(session: Session, knowledge: Knowledge) -> int:
     """The demo outage loaded at NOW; returns its incident id."""
-    (incident_id,) = load_scenario(session, scenario_path("outage_day_two"), knowledge, now=NOW, tz=TZ)
+    (incident_id,) = load_scenario(session, scenario_path("outage_day_two"), knowledge, now=NOW, tz=TZ, actor="test")
     session.commit()
     return incident_id
 
@@ -112,7 +112,7 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on a free loopback port (real HTTP); yields its base URL."""
     import uvicorn
 
-    from bot.servers import free_port
+    from bot.ops.servers import free_port
 
     port = free_port()
     server = uvicorn.Server(

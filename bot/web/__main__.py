@@ -7,7 +7,7 @@ import os
 
 import uvicorn
 
-from bot.settings import load_settings
+from bot.core.settings import load_settings
 from bot.web.app import create_app
 
 

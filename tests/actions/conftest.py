@@ -11,9 +11,9 @@ import yaml
 from rasa_sdk import Tracker
 from sqlalchemy import Engine
 
-from bot.knowledge import KnowledgeSource
-from bot.settings import PROJECT_ROOT, Settings, load_settings
-from bot.store import IncidentStore
+from bot.conversation.backend import Backend
+from bot.core.settings import PROJECT_ROOT, Settings, load_settings
+from bot.knowledge.file import KnowledgeSource
 from tests.conftest import NOW
 
 TrackerFactory = Callable[..., Tracker]
@@ -33,7 +33,7 @@ def settings(tmp_path: Path) -> Settings:
 def state(engine: Engine, demo: int, settings: Settings) -> dict[str, Any]:
     """Constructor arguments that point an action at the test database and a fixed clock."""
     return {
-        "store": IncidentStore(engine, clock=lambda: NOW),
+        "store": Backend(engine, clock=lambda: NOW),
         "knowledge": KnowledgeSource(PROJECT_ROOT / "bot" / "knowledge.yml"),
         "settings": settings,
     }

@@ -44,6 +44,6 @@ async def test_second_miss_in_a_row_hands_over_to_a_person(
 
 
 def test_every_topic_has_a_button_title(domain: dict[str, Any]) -> None:
-    from bot.answers import TOPIC_INTENTS
+    from bot.knowledge.catalogue import TOPIC_INTENTS
 
     assert set(topic_titles(domain)) == set(TOPIC_INTENTS)

@@ -9,9 +9,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
 from actions.escalation import ActionHumanContact, ActionSubmitEscalation, ValidateEscalationForm
-from bot.db import make_engine
-from bot.models import Escalation
-from bot.store import IncidentStore
+from bot.conversation.backend import Backend
+from bot.db.engine import make_engine
+from bot.db.models import Escalation
 from tests.actions.conftest import TrackerFactory
 
 FILLED = {
@@ -108,7 +108,7 @@ async def test_cancelled_form_stores_nothing(
 async def test_a_failed_write_never_shows_a_reference(
     state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any], tmp_path: Any
 ) -> None:
-    broken = {**state, "store": IncidentStore(make_engine(f"sqlite:///{tmp_path / 'none' / 'x.db'}"))}
+    broken = {**state, "store": Backend(make_engine(f"sqlite:///{tmp_path / 'none' / 'x.db'}"))}
     d = CollectingDispatcher()
     events = await ActionSubmitEscalation(**broken).run(d, tracker(None, "yes", slots=FILLED), domain)
     assert sent(d) == ["utter_escalation_failed"] and "0800" in d.messages[0]["contact"]

@@ -15,10 +15,10 @@ from actions.greeting import ActionGreet
 from actions.overview import ActionEta, ActionOutageOverview
 from actions.security import ActionSecurity
 from actions.service_status import ActionServiceStatus
-from bot.answers import PATTERNED_RESPONSES
-from bot.db import make_engine
-from bot.errors import IncidentSourceError
-from bot.store import IncidentStore
+from bot.conversation.answers import PATTERNED_RESPONSES
+from bot.conversation.backend import Backend
+from bot.core.errors import IncidentSourceError
+from bot.db.engine import make_engine
 from tests.actions.conftest import TrackerFactory
 
 
@@ -117,7 +117,7 @@ async def test_unreachable_store_gets_a_fallback_not_an_error(
     state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any], tmp_path: Any
 ) -> None:
     broken = make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")  # no schema: every query fails
-    state = {**state, "store": IncidentStore(broken)}
+    state = {**state, "store": Backend(broken)}
     for action in (ActionServiceStatus, ActionOutageOverview, ActionEta, ActionSecurity):
         d = CollectingDispatcher()
         events = await action(**state).run(d, tracker("top_up", "top up"), domain)

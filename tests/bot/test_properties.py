@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import StatusPageError, ValidationError
-from bot.escalations import check_need, normalise_contact, urgency_from_text
-from bot.statuspage import parse_incident_list, parse_summary, parse_webhook
-from bot.text import MAX_CONVERSATION_ID, conversation_id_problem, printable
+from bot.core.errors import StatusPageError, ValidationError
+from bot.incidents.statuspage.parse import parse_incident_list, parse_summary, parse_webhook
+from bot.people.escalations import answer_is_urgent, check_need, normalise_contact
 from bot.web.chat import sign, verify
+from common.text import MAX_CONVERSATION_ID, conversation_id_problem, printable
 
 PROPERTIES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -107,7 +107,7 @@ def test_need_and_urgency_answers_never_crash(value: object) -> None:
         assert len(need) >= 3 and need == printable(need)
     except ValidationError:
         pass
-    assert urgency_from_text(value) in (True, False, None)
+    assert answer_is_urgent(value) in (True, False, None)
 
 
 conversation_ids = st.from_regex(r"[A-Za-z0-9._~:@+-]{1,60}", fullmatch=True)

@@ -8,8 +8,8 @@ import httpx
 import jwt
 import pytest
 
-from bot.errors import ValidationError
-from bot.rasa_api import TOKEN_LIFETIME, RasaAuth, conversation_path, rasa_client
+from bot.core.errors import ValidationError
+from bot.rasa_api import TOKEN_LIFETIME, RasaApi, RasaAuth, conversation_path
 
 SECRET = "s" * 40
 
@@ -22,8 +22,7 @@ def test_each_request_carries_a_fresh_admin_jwt_and_no_token_in_the_url() -> Non
         return httpx.Response(200, json={})
 
     async def call() -> None:
-        async with rasa_client("http://rasa.test", SECRET, transport=httpx.MockTransport(rasa)) as client:
-            await client.get(conversation_path("whatsapp:+64211234567", "tracker"))
+        await RasaApi("http://rasa.test", SECRET, httpx.MockTransport(rasa)).events("whatsapp:+64211234567")
 
     asyncio.run(call())
     (request,) = seen

@@ -12,15 +12,15 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from bot.db import make_engine, make_session_factory
-from bot.devsecrets import rasa_token
-from bot.knowledge import load_knowledge
+from bot.core.clock import utcnow
+from bot.core.devsecrets import rasa_token
+from bot.core.settings import Settings, load_settings
+from bot.db.engine import make_engine, make_session_factory
+from bot.incidents.seed import load_scenario, scenario_path
+from bot.knowledge.file import load_knowledge
+from bot.ops.run import prepare_store
+from bot.ops.servers import Servers, isolated_env
 from bot.rasa_api import RasaAuth
-from bot.run import prepare_store
-from bot.seed import load_scenario, scenario_path
-from bot.servers import Servers, isolated_env
-from bot.settings import Settings, load_settings
-from bot.store import utcnow
 
 
 @dataclass
@@ -65,7 +65,12 @@ def load_now(engine: Engine, settings: Settings, scenario: str = "outage_day_two
     """Replace every incident in `engine`'s store with `scenario`, timed from now."""
     with make_session_factory(engine).begin() as session:
         load_scenario(
-            session, scenario_path(scenario), load_knowledge(settings.knowledge_file), now=utcnow(), tz=settings.tz
+            session,
+            scenario_path(scenario),
+            load_knowledge(settings.knowledge_file),
+            now=utcnow(),
+            tz=settings.tz,
+            actor="test",
         )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.servers import free_port
+from bot.ops.servers import free_port
 
 
 @dataclass

@@ -8,10 +8,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from bot.db import make_session_factory
-from bot.incidents import post_update, resolve_incident
-from bot.models import Incident
-from bot.store import utcnow
+from bot.core.clock import utcnow
+from bot.db.engine import make_session_factory
+from bot.db.models import Incident
+from bot.incidents.writes import post_update, resolve_incident
 from tests.e2e.conftest import Assistant
 
 pytestmark = pytest.mark.e2e
@@ -64,12 +64,15 @@ def test_answers_follow_the_store_mid_conversation(demo_assistant: Assistant) ->
             message="Roaming and top-ups should be back by this evening.",
             now=utcnow(),
             eta=utcnow() + timedelta(hours=5),
+            actor="test",
         )
     reply = demo_assistant.say(me, "when will it be fixed?")
     assert "The team expects Roaming back by" in reply, reply
 
     with sessions.begin() as session:
-        resolve_incident(session, incident_id(demo_assistant), message="All systems are back to normal.", now=utcnow())
+        resolve_incident(
+            session, incident_id(demo_assistant), message="All systems are back to normal.", now=utcnow(), actor="test"
+        )
     reply = demo_assistant.say(me, "can I turn on roaming now?")
     assert "Roaming is working normally again" in reply and "All systems are back to normal." in reply, reply
     reply = demo_assistant.say(me, "what's down right now?")

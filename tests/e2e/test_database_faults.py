@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bot.db import make_session_factory
-from bot.models import Escalation, Subscription
-from bot.servers import isolated_env
+from bot.db.engine import make_session_factory
+from bot.db.models import Escalation, Subscription
+from bot.ops.servers import isolated_env
 from tests.e2e.conftest import Assistant, start_assistant
 from tests.e2e.faults import sqlite_locked
 from tests.e2e.private_postgres import private_postgres

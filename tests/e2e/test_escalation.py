@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bot.db import make_session_factory
-from bot.models import Escalation, EscalationStatus, StaffRole
-from bot.settings import PROJECT_ROOT
-from bot.staff import create_user
-from bot.store import utcnow
+from bot.core.clock import utcnow
+from bot.core.settings import PROJECT_ROOT
+from bot.db.engine import make_session_factory
+from bot.db.models import Escalation, EscalationStatus, StaffRole
+from bot.people.staff import create_user
 from tests.e2e.conftest import Assistant
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +55,7 @@ def console(demo_assistant: Assistant) -> Iterator[str]:
     servers = demo_assistant.servers
     name = f"agent{uuid.uuid4().hex[:6]}"
     with make_session_factory(demo_assistant.engine).begin() as session:
-        create_user(session, name, PASSWORD, StaffRole.AGENT, utcnow())
+        create_user(session, name, PASSWORD, StaffRole.AGENT, utcnow(), actor="test")
     servers.env["NOTIFY_PUSH_CHANNELS"] = "rest"  # so that staff may reply into REST conversations here
     servers.start_web()
     try:

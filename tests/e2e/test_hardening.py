@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.devsecrets import action_token
+from bot.core.devsecrets import action_token
+from bot.core.settings import PROJECT_ROOT
 from bot.rasa_api import RasaAuth
-from bot.settings import PROJECT_ROOT
 from bot.web.chat import COOKIE
 from tests.e2e.conftest import Assistant
 
@@ -181,7 +181,7 @@ def test_web_chat_fuzz_gets_no_server_error(assistant: Assistant, web_app: str) 
 ROUTES_SCRIPT = """
 import json
 from rasa.core.run import configure_app
-from bot.rasa_runtime import SafeRestInput
+from rasa_plugins.inputs import SafeRestInput
 app = configure_app([SafeRestInput()], enable_api=True, auth_token="x", jwt_secret="y" * 32, jwt_method="HS256")
 print(json.dumps(sorted({(m, "/" + r.path) for r in app.router.routes for m in r.methods})))
 """

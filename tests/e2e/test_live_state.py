@@ -14,14 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot import operators
-from bot.db import make_engine, make_session_factory
-from bot.incidents import post_update
-from bot.localpage import PageState
-from bot.migrate import upgrade
-from bot.models import Incident, Notification
-from bot.servers import free_port
-from bot.store import utcnow
+from bot.core.clock import utcnow
+from bot.db.engine import make_engine, make_session_factory
+from bot.db.migrate import upgrade
+from bot.db.models import Incident, Notification
+from bot.incidents.statuspage.localpage import PageState
+from bot.incidents.writes import post_update
+from bot.ops.servers import free_port
+from bot.people import operators
 from tests.conftest import pg_schema
 from tests.e2e.conftest import Assistant, load_now
 
@@ -86,7 +86,7 @@ def test_admin_api_change_reaches_customers_within_the_ttl(demo_assistant: Assis
     answer once the action server's cache (TTL 2 s) has expired, without a restart."""
     servers = demo_assistant.servers
     with make_session_factory(demo_assistant.engine).begin() as session:
-        token = operators.create_token(session, f"ops-{uuid.uuid4().hex[:6]}", utcnow())
+        token = operators.create_token(session, f"ops-{uuid.uuid4().hex[:6]}", utcnow(), actor="test")
         incident = session.scalars(select(Incident)).one().id
     with (
         restarted_actions(demo_assistant, STATE_TTL_SECONDS="2"),
@@ -268,7 +268,9 @@ def test_notify_me_on_a_channel_that_cannot_push_shows_each_update_once_at_the_n
     sessions = make_session_factory(demo_assistant.engine)
     with sessions.begin() as session:
         incident = session.scalars(select(Incident)).one().id
-        post_update(session, incident, message="Top-up fix in testing.", now=utcnow(), service_keys=["top_up"])
+        post_update(
+            session, incident, message="Top-up fix in testing.", now=utcnow(), service_keys=["top_up"], actor="test"
+        )
     with extra_process(demo_assistant, "notifier", servers.start_notifier):
         eventually(lambda: _queued(sessions) or None, 15)
     with extra_process(demo_assistant, "notifier", servers.start_notifier):  # a restart before delivery
@@ -299,7 +301,7 @@ def test_notify_me_pushed_through_rasa_arrives_exactly_once_even_if_the_bookkeep
             sessions = make_session_factory(demo_assistant.engine)
             with sessions.begin() as session:
                 incident = session.scalars(select(Incident)).one().id
-                post_update(session, incident, message="Roaming back for most.", now=utcnow())
+                post_update(session, incident, message="Roaming back for most.", now=utcnow(), actor="test")
             with extra_process(demo_assistant, "notifier", servers.start_notifier):
                 eventually(lambda: "ok" if len(notices(demo_assistant, me)) == 1 else None, 20)
             with sessions.begin() as session:  # as if the notifier crashed before marking it delivered

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.db import make_engine, make_session_factory
-from bot.review import REVIEW_CONFIDENCE, export_yaml, label_message, uncertain_messages
-from bot.settings import PROJECT_ROOT
-from bot.store import utcnow
+from bot.conversation.review import REVIEW_CONFIDENCE, export_yaml, label_message, uncertain_messages
+from bot.core.clock import utcnow
+from bot.core.settings import PROJECT_ROOT
+from bot.db.engine import make_engine, make_session_factory
 from tests.e2e.conftest import Assistant
 
 pytestmark = pytest.mark.e2e

@@ -13,14 +13,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from bot.db import make_engine, make_session_factory
-from bot.models import StaffRole
+from bot.core.clock import utcnow
+from bot.core.settings import load_settings
+from bot.db.engine import make_engine, make_session_factory
+from bot.db.models import StaffRole
+from bot.ops.scaled import ScaledAssistant, redis_problem, scale_out_problem
+from bot.ops.servers import Servers, free_port, isolated_env
+from bot.people.staff import create_user
 from bot.rasa_api import RasaAuth
-from bot.scaled import ScaledAssistant, redis_problem, scale_out_problem
-from bot.servers import Servers, free_port, isolated_env
-from bot.settings import load_settings
-from bot.staff import create_user
-from bot.store import utcnow
 from tests.conftest import POSTGRES_URL
 from tests.e2e.conftest import Assistant, start_assistant
 
@@ -126,7 +126,7 @@ def test_chat_limits_and_login_lockouts_hold_across_web_processes(scaled: Scaled
     logins on one lock the account on the other (counted in the shared database)."""
     engine = make_engine(scaled.env["DATABASE_URL"])
     with make_session_factory(engine).begin() as session:
-        create_user(session, "aroha", "correct horse battery", StaffRole.AGENT, utcnow())
+        create_user(session, "aroha", "correct horse battery", StaffRole.AGENT, utcnow(), actor="test")
     engine.dispose()
     first = Servers(settings=load_settings(scaled.env), env=scaled.env, token=scaled.token, logs=scaled.var)
     env = {**scaled.env, "WEB_PORT": str(free_port())}

@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bot.core.settings import load_settings
+from bot.ops.servers import Servers, free_port
 from bot.rasa_api import RasaAuth
-from bot.servers import Servers, free_port
-from bot.settings import load_settings
 from tests.conftest import serve_in_thread
 from tests.e2e.conftest import Assistant
 from tests.e2e.faults import sqlite_locked

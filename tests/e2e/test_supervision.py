@@ -1,4 +1,4 @@
-"""The launcher (`make run`'s bot.run) as a whole: every port on loopback, no secret on a
+"""The launcher (`make run`'s bot.ops.run) as a whole: every port on loopback, no secret on a
 command line or in a log, and any one server killed with SIGKILL comes back while the
 others keep answering and no conversation loses a message."""
 
@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.devsecrets import action_token
+from bot.core.devsecrets import action_token
+from bot.core.settings import PROJECT_ROOT, Settings, load_settings
+from bot.ops.servers import isolated_env
 from bot.rasa_api import RasaAuth
-from bot.servers import isolated_env
-from bot.settings import PROJECT_ROOT, Settings, load_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -91,7 +91,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
     log = var / "launcher.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.run"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "bot.ops.run"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     harness = Launched(proc, load_settings(env), var, log)
     try:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.devsecrets import chat_secret
-from bot.settings import PROJECT_ROOT
+from bot.core.devsecrets import chat_secret
+from bot.core.settings import PROJECT_ROOT
+from bot.rasa_api import RasaApi
 from bot.web.chat import COOKIE, verify
-from bot.web.console import RasaClient
 from tests.e2e.conftest import Assistant
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +73,7 @@ def test_customer_chats_on_a_phone_and_keeps_the_conversation(demo_assistant: As
 
         # A staff reply from the console's push path appears in the open window.
         # (in a thread of its own: Playwright's sync API keeps an event loop in this one)
-        staff = RasaClient(settings.rasa_url, demo_assistant.token)
+        staff = RasaApi(settings.rasa_url, demo_assistant.token)
         with ThreadPoolExecutor(1) as pool:
             pool.submit(
                 asyncio.run,

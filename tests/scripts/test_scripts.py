@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
 
 GATE = PROJECT_ROOT / "scripts" / "nlu_gate.py"
 FINDER = PROJECT_ROOT / "scripts" / "find-python310"

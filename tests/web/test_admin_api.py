@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from bot import operators
-from bot.db import make_engine, make_session_factory
-from bot.settings import PROJECT_ROOT, Settings, load_settings
+from bot.core.settings import PROJECT_ROOT, Settings, load_settings
+from bot.db.engine import make_engine, make_session_factory
+from bot.people import operators
 from bot.web.app import create_app
 from tests.conftest import NOW, serve_in_thread
 
@@ -33,7 +33,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def token(engine: Engine, demo: int) -> str:
     with make_session_factory(engine).begin() as session:
-        return operators.create_token(session, "Aroha (ops)", NOW)
+        return operators.create_token(session, "Aroha (ops)", NOW, actor="test")
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_missing_or_wrong_token_gets_401(api: httpx.Client, authorization: str |
 
 def test_revoked_token_gets_401(api: httpx.Client, engine: Engine) -> None:
     with make_session_factory(engine).begin() as session:
-        operators.revoke_token(session, "Aroha (ops)", NOW)
+        operators.revoke_token(session, "Aroha (ops)", NOW, actor="test")
     assert api.get("/api/v1/incidents").status_code == 401
 
 

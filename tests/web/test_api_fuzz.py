@@ -23,9 +23,9 @@ from schemathesis.checks import (
 )
 from sqlalchemy import Engine
 
-from bot import operators
-from bot.db import make_session_factory
-from bot.settings import load_settings
+from bot.core.settings import load_settings
+from bot.db.engine import make_session_factory
+from bot.people import operators
 from bot.web.app import create_app
 from tests.conftest import NOW, serve_in_thread
 
@@ -46,11 +46,11 @@ FUZZ = settings(
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    from bot.db import make_engine
-    from bot.knowledge import load_knowledge
-    from bot.migrate import upgrade
-    from bot.seed import load_scenario, scenario_path
-    from bot.settings import PROJECT_ROOT
+    from bot.core.settings import PROJECT_ROOT
+    from bot.db.engine import make_engine
+    from bot.db.migrate import upgrade
+    from bot.incidents.seed import load_scenario, scenario_path
+    from bot.knowledge.file import load_knowledge
     from tests.conftest import TZ
 
     var = tmp_path_factory.mktemp("fuzz")
@@ -63,8 +63,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
             load_knowledge(PROJECT_ROOT / "bot" / "knowledge.yml"),
             now=NOW,
             tz=TZ,
+            actor="test",
         )
-        token = operators.create_token(session, "fuzzer", NOW)
+        token = operators.create_token(session, "fuzzer", NOW, actor="test")
     app_settings = load_settings(
         {"VAR_DIR": str(var), "STATUSPAGE_WEBHOOK_SECRET": SECRET}, dotenv_path=Path("/nonexistent")
     )

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from bot.settings import Settings, load_settings
+from bot.core.settings import Settings, load_settings
+from bot.rasa_api import RasaApi
 from bot.web.app import create_app
 from bot.web.chat import COOKIE, sign, verify
-from bot.web.console import RasaClient
 from tests.conftest import NOW, serve_in_thread
 
 
@@ -61,10 +61,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def chat(settings: Settings, engine: Engine, demo: int, rasa: FakeRasa) -> Iterator[str]:
-    client = RasaClient("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(rasa))
-    app = create_app(
-        settings, engine, clock=lambda: NOW, run_sync=False, rasa=client, rasa_transport=httpx.MockTransport(rasa)
-    )
+    client = RasaApi("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(rasa))
+    app = create_app(settings, engine, clock=lambda: NOW, run_sync=False, rasa=client)
     with serve_in_thread(app) as url:
         yield url
 

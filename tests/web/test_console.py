@@ -13,13 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from bot.db import make_session_factory
-from bot.escalations import create_escalation
-from bot.models import Escalation, EscalationStatus, Incident, StaffRole, Urgency
-from bot.settings import Settings, load_settings
-from bot.staff import MAX_FAILURES, create_user
+from bot.core.settings import Settings, load_settings
+from bot.db.engine import make_session_factory
+from bot.db.models import Escalation, EscalationStatus, Incident, StaffRole, Urgency
+from bot.people.escalations import create_escalation
+from bot.people.staff import MAX_FAILURES, create_user
+from bot.rasa_api import RasaApi
 from bot.web.app import create_app
-from bot.web.console import RasaClient
 from tests.conftest import NOW, serve_in_thread
 
 PASSWORD = "correct horse battery"
@@ -76,8 +76,8 @@ def rasa() -> FakeRasa:
 @pytest.fixture
 def console(settings: Settings, engine: Engine, demo: int, rasa: FakeRasa) -> Iterator[str]:
     with make_session_factory(engine).begin() as s:
-        create_user(s, "admin", PASSWORD, StaffRole.ADMIN, NOW)
-        create_user(s, "agent", PASSWORD, StaffRole.AGENT, NOW)
+        create_user(s, "admin", PASSWORD, StaffRole.ADMIN, NOW, actor="test")
+        create_user(s, "agent", PASSWORD, StaffRole.AGENT, NOW, actor="test")
         for conversation, channel in (("web-1", "rest"), ("tg-1", "telegram")):
             create_escalation(
                 s,
@@ -95,7 +95,7 @@ def console(settings: Settings, engine: Engine, demo: int, rasa: FakeRasa) -> It
         engine,
         clock=lambda: NOW,
         run_sync=False,
-        rasa=RasaClient("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(rasa)),
+        rasa=RasaApi("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(rasa)),
     )
     with serve_in_thread(app) as url:
         yield url
@@ -258,9 +258,9 @@ def test_admin_manages_incidents_through_the_service_functions(console: str, eng
         incident = s.get(Incident, demo)
         assert incident is not None and incident.status.value == "resolved"
     trail = [
-        row for row in __import__("bot.operators", fromlist=["x"]).audit_trail(make_session_factory(engine)(), demo)
+        row for row in __import__("bot.db.audit", fromlist=["x"]).audit_trail(make_session_factory(engine)(), demo)
     ]
-    assert {e.actor for e in trail} == {"console:admin"}
+    assert {e.actor for e in trail} == {"console:admin", "test"}  # "test" loaded the demo scenario
     past = client.post(f"/console/incidents/{demo}/update", data={"csrf": token, "message": "x"})
     assert past.status_code == 422 and "resolved" in past.text
     created = client.post(

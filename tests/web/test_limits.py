@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from bot.scaled import redis_problem
+from bot.ops.scaled import redis_problem
 from bot.web.limits import LocalLimiter, RedisLimiter, chat_limiters
 
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")

@@ -9,13 +9,13 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from bot.db import make_session_factory
-from bot.models import NluLabel, StaffRole
-from bot.settings import load_settings
-from bot.staff import create_user
+from bot.core.settings import load_settings
+from bot.db.engine import make_session_factory
+from bot.db.models import NluLabel, StaffRole
+from bot.people.staff import create_user
+from bot.rasa_api import RasaApi
 from bot.web.app import create_app
-from bot.web.console import RasaClient
-from tests.bot.test_review import TrackerStore
+from tests.bot.conversation.test_review import TrackerStore
 from tests.conftest import NOW, serve_in_thread
 from tests.web.test_console import PASSWORD, XSS, FakeRasa, csrf_of, login
 
@@ -34,13 +34,13 @@ def console(tmp_path: Path, engine: Engine, tracker: TrackerStore) -> Iterator[s
         dotenv_path=Path("/nonexistent"),
     )
     with make_session_factory(engine).begin() as s:
-        create_user(s, "agent", PASSWORD, StaffRole.AGENT, NOW)
+        create_user(s, "agent", PASSWORD, StaffRole.AGENT, NOW, actor="test")
     app = create_app(
         settings,
         engine,
         clock=lambda: NOW,
         run_sync=False,
-        rasa=RasaClient("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(FakeRasa())),
+        rasa=RasaApi("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(FakeRasa())),
     )
     with serve_in_thread(app) as url:
         yield url

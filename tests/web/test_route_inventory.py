@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from bot.settings import load_settings
+from bot.core.settings import load_settings
 from bot.web.app import create_app
 from tests.conftest import NOW, serve_in_thread
 
@@ -84,7 +84,7 @@ def test_no_route_serves_a_stranger_more_than_it_should(served: tuple[str, list[
 
 def test_action_server_inventory() -> None:
     """Only /health answers without Rasa's secret; the list fails when rasa-sdk adds a route."""
-    from bot.action_server import PUBLIC_PATHS, create_action_app
+    from bot.ops.action_server import PUBLIC_PATHS, create_action_app
 
     app = create_action_app("s" * 32)
     found = {(method, route.path) for route in app.router.routes for method in route.methods}

@@ -9,12 +9,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from bot.db import make_session_factory
-from bot.incidents import sync_catalogue
-from bot.knowledge import Knowledge
-from bot.localpage import PageState, create_page_app
-from bot.settings import load_settings
-from bot.status import read_overview
+from bot.core.settings import load_settings
+from bot.db.engine import make_session_factory
+from bot.incidents.reads import read_overview
+from bot.incidents.statuspage.localpage import PageState, create_page_app
+from bot.incidents.writes import sync_catalogue
+from bot.knowledge.file import Knowledge
 from bot.web.app import create_app
 from tests.conftest import NOW, serve_in_thread
 

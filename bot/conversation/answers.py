@@ -1,0 +1,344 @@
+"""Turn the incident state and the knowledge file into responses to send.
+
+Every reply names a response in the domain and fills its {placeholders}; the wording
+lives in the domain, the facts come from the store and the knowledge file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.conversation.notify import NoticeView
+from bot.core.timefmt import format_when
+from bot.db.models import IncidentStatus, ServiceStatus, Urgency
+from bot.incidents.reads import IncidentView, Overview, ServiceState, StateKind
+from bot.knowledge.catalogue import CONNECTIVITY_SERVICES, TOPIC_INTENTS
+from bot.knowledge.file import Knowledge
+from bot.people.escalations import Receipt
+
+MARKERS = {
+    ServiceStatus.MAJOR_OUTAGE: "🔴",
+    ServiceStatus.PARTIAL_OUTAGE: "🟠",
+    ServiceStatus.DEGRADED_PERFORMANCE: "🟡",
+    ServiceStatus.UNDER_MAINTENANCE: "🔧",
+    ServiceStatus.OPERATIONAL: "✅",
+}
+# Responses chosen by pattern rather than named literally: one per affected status, and the
+# three ETA forms under each prefix. Tools that check the domain against the code use this.
+PATTERNED_RESPONSES = frozenset(
+    {f"utter_service_{s.value}" for s in ServiceStatus if s.is_affected}
+    | {f"utter_eta{p}_{k}" for p in ("", "_service", "_incident") for k in ("known", "none", "none_no_next")}
+)
+# Intents that are topics a customer could mean; small talk is never offered as a button.
+
+
+@dataclass(frozen=True)
+class Reply:
+    response: str
+    variables: dict[str, str] = field(default_factory=dict)
+    buttons: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Context:
+    overview: Overview
+    knowledge: Knowledge
+    tz: ZoneInfo
+    # The time of the question; differs from overview.as_of when the state is stale.
+    now: datetime | None = None
+
+    def when(self, moment: datetime) -> str:
+        return format_when(moment, self.now or self.overview.as_of, self.tz)
+
+    @property
+    def as_of(self) -> str:
+        return self.when(self.overview.as_of)
+
+
+def _bullets(lines: Sequence[str]) -> str:
+    return "\n".join(f"• {line}" for line in lines)
+
+
+def _eta_replies(ctx: Context, incident: IncidentView, prefix: str = "utter_eta") -> list[Reply]:
+    if incident.eta is not None:
+        return [Reply(f"{prefix}_known", {"eta_time": ctx.when(incident.eta)})]
+    if incident.next_update_at is not None:
+        return [Reply(f"{prefix}_none", {"next_update_time": ctx.when(incident.next_update_at)})]
+    return [Reply(f"{prefix}_none_no_next")]
+
+
+def dialable(number: object) -> str | None:
+    """Digits (and a leading +) of a phone number a customer typed, if it looks like one."""
+    if not isinstance(number, str):
+        return None
+    digits = re.sub(r"[\s().-]", "", number.strip())
+    return digits if re.fullmatch(r"\+?\d{6,15}", digits) else None
+
+
+def _workaround_replies(ctx: Context, key: str, phone_number: str | None = None) -> list[Reply]:
+    steps = ctx.knowledge.service(key).workarounds
+    number = dialable(phone_number)
+
+    def fill(text: str) -> str:
+        # Handset codes in the knowledge file use <number>; fill in the customer's own target.
+        return text.replace("<number>", number) if number else text
+
+    confirmed = [fill(s.text) for s in steps if s.confirmed]
+    unconfirmed = [fill(s.text) for s in steps if not s.confirmed]
+    replies = []
+    if confirmed:
+        replies.append(Reply("utter_workarounds_confirmed", {"steps": _bullets(confirmed)}))
+    if unconfirmed:
+        replies.append(Reply("utter_workarounds_unconfirmed", {"steps": _bullets(unconfirmed)}))
+    return replies or [Reply("utter_no_workaround")]
+
+
+def service_answer(ctx: Context, key: str, phone_number: str | None = None) -> list[Reply]:
+    """What a customer asking about one service needs: state, latest update, ETA, workaround."""
+    state = ctx.overview.service(key)
+    info = ctx.knowledge.service(key)
+    base = {"service_name": state.name, "as_of": ctx.as_of}
+    incident = state.incident
+    if state.kind is StateKind.AFFECTED and incident is not None:
+        replies = [
+            Reply(
+                f"utter_service_{state.status.value}",
+                {**base, "incident_title": incident.title, "since": ctx.when(incident.started_at)},
+            )
+        ]
+        if state.update is not None:
+            replies.append(
+                Reply(
+                    "utter_latest_update",
+                    {"update_time": ctx.when(state.update.posted_at), "update_message": state.update.message},
+                )
+            )
+        return replies + _eta_replies(ctx, incident) + _workaround_replies(ctx, key, phone_number)
+    if state.kind is StateKind.RESTORED and state.update is not None:
+        return [
+            Reply(
+                "utter_service_restored",
+                {
+                    **base,
+                    "update_time": ctx.when(state.update.posted_at),
+                    "update_message": state.update.message,
+                    "normal_way": info.normal_way,
+                },
+            )
+        ]
+    if state.kind is StateKind.RESOLVED and incident is not None and incident.resolved_at is not None:
+        return [
+            Reply(
+                "utter_service_resolved",
+                {
+                    **base,
+                    "incident_title": incident.title,
+                    "resolved_time": ctx.when(incident.resolved_at),
+                    "update_message": state.update.message if state.update else incident.message,
+                    "normal_way": info.normal_way,
+                },
+            )
+        ]
+    return [Reply("utter_service_normal", {**base, "normal_way": info.normal_way})]
+
+
+def connectivity_answer(ctx: Context, key: str | None) -> list[Reply]:
+    """One connectivity service if named; otherwise all of them, in detail only where affected."""
+    if key is not None:
+        return service_answer(ctx, key)
+    states = [ctx.overview.service(k) for k in CONNECTIVITY_SERVICES]
+    affected = [s for s in states if s.kind is StateKind.AFFECTED]
+    if not affected:
+        return [Reply("utter_connectivity_ok", {"services": _names(states), "as_of": ctx.as_of})]
+    replies: list[Reply] = []
+    for state in affected:
+        replies += service_answer(ctx, state.key)
+    return replies
+
+
+def _names(states: Sequence[ServiceState]) -> str:
+    names = [s.name for s in states]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _status_lines(states: Sequence[ServiceState]) -> str:
+    return "\n".join(f"{MARKERS[s.status]} {s.name}" for s in states)
+
+
+def outage_summary(ctx: Context) -> list[Reply]:
+    """What is broken, what still works, the latest word and the ETA."""
+    ov = ctx.overview
+    if not ov.incidents:
+        if ov.recently_resolved:
+            last = ov.recently_resolved[0]
+            assert last.resolved_at is not None
+            return [
+                Reply(
+                    "utter_no_outage_recently_resolved",
+                    {"incident_title": last.title, "resolved_time": ctx.when(last.resolved_at), "as_of": ctx.as_of},
+                )
+            ]
+        return [Reply("utter_no_outage", {"as_of": ctx.as_of})]
+    top = ov.incidents[0]
+    replies = [
+        Reply(
+            "utter_outage_summary",
+            {
+                "incident_title": top.title,
+                "incident_status": top.status.value,
+                "since": ctx.when(top.started_at),
+                "affected_list": _status_lines(ov.affected) or "—",
+                "working_list": _status_lines(ov.working) or "—",
+                "as_of": ctx.as_of,
+            },
+        )
+    ]
+    if top.latest_update is not None:
+        replies.append(
+            Reply(
+                "utter_latest_update",
+                {"update_time": ctx.when(top.latest_update.posted_at), "update_message": top.latest_update.message},
+            )
+        )
+    replies += _eta_replies(ctx, top)
+    for other in ov.incidents[1:]:
+        replies.append(Reply("utter_other_incident", {"incident_title": other.title, "update_message": other.message}))
+    return replies
+
+
+def eta_answer(ctx: Context, key: str | None) -> list[Reply]:
+    """The ETA for the service in context if it is affected; otherwise for every active incident."""
+    if key is not None:
+        state = ctx.overview.service(key)
+        if state.kind is StateKind.AFFECTED and state.incident is not None:
+            name = {"service_name": state.name}
+            return [
+                Reply(r.response, {**name, **r.variables})
+                for r in _eta_replies(ctx, state.incident, "utter_eta_service")
+            ]
+        if ctx.overview.incidents:
+            return service_answer(ctx, key)
+    if not ctx.overview.incidents:
+        return outage_summary(ctx)
+    replies = []
+    for incident in ctx.overview.incidents:
+        for reply in _eta_replies(ctx, incident, "utter_eta_incident"):
+            replies.append(Reply(reply.response, {"incident_title": incident.title, **reply.variables}))
+    return replies
+
+
+def security_answer(ctx: Context) -> list[Reply]:
+    """Quote the stated cause; never guess one."""
+    incidents = ctx.overview.incidents or ctx.overview.recently_resolved
+    if not incidents:
+        return [Reply("utter_security_no_incident", {"as_of": ctx.as_of})]
+    replies = []
+    for incident in incidents[:2]:
+        if incident.cause:
+            replies.append(Reply("utter_security_cause", {"incident_title": incident.title, "cause": incident.cause}))
+        else:
+            replies.append(Reply("utter_security_no_cause", {"incident_title": incident.title}))
+    return replies
+
+
+def compensation_answer(ctx: Context) -> list[Reply]:
+    policy = ctx.knowledge.compensation_policy
+    first = Reply("utter_compensation_policy", {"policy": policy}) if policy else Reply("utter_compensation_no_policy")
+    return [first, Reply("utter_compensation_offer")]
+
+
+def greeting(ctx: Context) -> list[Reply]:
+    major = [i for i in ctx.overview.incidents if i.is_major]
+    if major:
+        return [
+            Reply(
+                "utter_greet_incident",
+                {
+                    "incident_title": major[0].title,
+                    "affected_services": _names(ctx.overview.affected) if ctx.overview.affected else "—",
+                },
+            )
+        ]
+    return [Reply("utter_greet")]
+
+
+def escalation_receipt(made: Receipt, knowledge: Knowledge) -> Reply:
+    """The reference, the honest queue position and when staff are working."""
+    variables = {"reference": made.reference, "ahead": str(made.ahead), "staff_hours": knowledge.staff_hours}
+    if not made.created:
+        return Reply("utter_escalation_existing", variables)
+    if made.urgency is Urgency.SAFETY:
+        return Reply("utter_escalation_confirmed_safety", variables)
+    return Reply("utter_escalation_confirmed", variables)
+
+
+def notify_target(ctx: Context, key: str | None) -> IncidentView | None:
+    """The active incident a "tell me when it's fixed" would wait for, or None if there is none."""
+    if key is not None:
+        state = ctx.overview.service(key)
+        return state.incident if state.kind is StateKind.AFFECTED and state.incident else None
+    return ctx.overview.incidents[0] if ctx.overview.incidents else None
+
+
+def notify_answer(ctx: Context, key: str | None, incident: IncidentView | None, subscribed: bool) -> list[Reply]:
+    """The answer to notify_me: nothing to wait for, subscribed (with the next update time), or already subscribed."""
+    subject = ctx.knowledge.services[key].name if key and key in ctx.knowledge.services else None
+    if incident is None:
+        return [Reply("utter_notify_nothing", {"subject": subject or "our services", "as_of": ctx.as_of})]
+    subject = subject or f'"{incident.title}"'
+    if not subscribed:
+        return [Reply("utter_notify_already", {"subject": subject})]
+    if incident.next_update_at is not None:
+        return [
+            Reply(
+                "utter_notify_subscribed_next",
+                {"subject": subject, "next_update_time": ctx.when(incident.next_update_at)},
+            )
+        ]
+    return [Reply("utter_notify_subscribed", {"subject": subject})]
+
+
+def notice_replies(notices: Sequence[NoticeView], ctx_tz: ZoneInfo, now: datetime) -> list[Reply]:
+    """Messages for subscribers: one per incident update they had not heard about."""
+    replies = []
+    for n in notices:
+        variables = {
+            "subject": n.service_name or f'"{n.incident_title}"',
+            "update_time": format_when(n.posted_at, now, ctx_tz),
+            "update_message": n.message,
+        }
+        kind = "utter_notify_resolved" if n.status is IncidentStatus.RESOLVED else "utter_notify_update"
+        replies.append(Reply(kind, variables))
+    return replies
+
+
+def consecutive_fallbacks(intents: Sequence[str | None]) -> int:
+    """How many of the latest user messages in a row fell below the confidence threshold."""
+    count = 0
+    for intent in reversed(intents):
+        if intent != "nlu_fallback":
+            break
+        count += 1
+    return count
+
+
+def clarify(ranking: Sequence[Mapping[str, Any]], fallbacks_in_a_row: int, titles: Mapping[str, str]) -> list[Reply]:
+    """Offer the two likeliest topics as buttons; on the second miss in a row, offer a person."""
+    if fallbacks_in_a_row >= 2:
+        return [Reply("utter_clarify_failed")]
+    options = [
+        str(item.get("name")) for item in ranking if item.get("name") in TOPIC_INTENTS and item.get("name") in titles
+    ][:2]
+    if not options:
+        return [Reply("utter_clarify_generic")]
+    return [Reply("utter_clarify", buttons=[{"title": titles[i], "payload": f"/{i}"} for i in options])]
+
+
+def stale_note(ctx: Context) -> list[Reply]:
+    """When a source is failing: say how old the state is and that it may have changed."""
+    return [Reply("utter_state_stale", {"as_of": ctx.as_of})] if ctx.overview.stale else []

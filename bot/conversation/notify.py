@@ -1,0 +1,265 @@
+""" "Tell me when it's fixed": durable subscriptions, an outbox, and delivery at least once, shown once.
+
+- `subscribe` records the conversation, its channel and the service (or any incident).
+- `enqueue_due` turns every incident update a subscriber has not heard about into one outbox
+  row; the unique (subscription, update) pair makes enqueueing idempotent, so a notifier that
+  restarts, or two running at once, cannot queue an update twice.
+- Channels that can push (Telegram, Facebook, ...) get it through Rasa's HTTP API
+  (`trigger_intent` with `EXTERNAL_incident_update`); the delivering action records the
+  notification id in the conversation's tracker and skips ids it has already shown, so a retry
+  after a crash between Rasa's reply and our bookkeeping shows nothing twice.
+- Channels that cannot push (the REST channel) get it with their next answer: `take_pending`.
+
+    python -m bot.conversation.notify     # the notifier loop (make run starts it)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from bot.core.clock import Clock, utcnow
+from bot.core.devsecrets import rasa_token
+from bot.core.errors import OutageAssistantError, ValidationError
+from bot.core.settings import Settings, load_settings
+from bot.db.engine import make_engine, make_session_factory
+from bot.db.models import Incident, IncidentStatus, IncidentUpdate, Notification, Service, Subscription
+from bot.rasa_api import RasaApi
+from common.text import conversation_id_problem
+
+logger = logging.getLogger(__name__)
+
+EXTERNAL_INTENT = "EXTERNAL_incident_update"
+MAX_RETRY_DELAY = 300.0  # seconds between pushes of a notice Rasa did not accept
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    """What one notification tells the customer."""
+
+    id: int
+    service_name: str | None
+    incident_title: str
+    status: IncidentStatus
+    message: str
+    posted_at: datetime
+
+
+def subscribe(session: Session, conversation_id: str, channel: str, service_key: str | None, now: datetime) -> bool:
+    """Subscribe; False if this conversation already waits on that service (nothing changes)."""
+    problem = conversation_id_problem(conversation_id)
+    if problem:
+        raise ValidationError(f"a subscription needs a conversation id; this one {problem}")
+    if service_key is not None and session.get(Service, service_key) is None:
+        raise ValidationError(f"unknown service: {service_key}")
+    existing = session.scalars(
+        select(Subscription).where(
+            Subscription.conversation_id == conversation_id,
+            Subscription.service_key.is_(None) if service_key is None else Subscription.service_key == service_key,
+            Subscription.ended_at.is_(None),
+        )
+    ).first()
+    if existing is not None:
+        return False
+    latest = session.scalar(select(func.max(IncidentUpdate.id))) or 0
+    session.add(
+        Subscription(
+            conversation_id=conversation_id,
+            channel=(channel or "unknown")[:40],
+            service_key=service_key,
+            created_at=now,
+            after_update_id=latest,
+        )
+    )
+    session.flush()
+    return True
+
+
+def _touches(incident: Incident, update: IncidentUpdate, service_key: str | None) -> bool:
+    if service_key is None:
+        return True
+    return service_key in update.service_keys or any(i.service_key == service_key for i in incident.impacts)
+
+
+def enqueue_due(session: Session, now: datetime) -> int:
+    """Queue every update each active subscriber has not been sent yet; returns how many were queued."""
+    queued = 0
+    for sub in session.scalars(select(Subscription).where(Subscription.ended_at.is_(None))):
+        already = set(session.scalars(select(Notification.update_id).where(Notification.subscription_id == sub.id)))
+        updates = session.scalars(
+            select(IncidentUpdate)
+            .where(IncidentUpdate.id > sub.after_update_id)
+            .order_by(IncidentUpdate.id)
+            .options(selectinload(IncidentUpdate.incident).selectinload(Incident.impacts))
+        )
+        for update in updates:
+            if update.id in already or not _touches(update.incident, update, sub.service_key):
+                continue
+            session.add(Notification(subscription_id=sub.id, update_id=update.id, created_at=now))
+            queued += 1
+            if update.status is IncidentStatus.RESOLVED:
+                sub.ended_at = now  # what they waited for has happened
+    session.flush()
+    return queued
+
+
+def _view(session: Session, notification: Notification) -> NoticeView:
+    update = notification.update
+    key = notification.subscription.service_key
+    service = session.get(Service, key) if key else None
+    return NoticeView(
+        id=notification.id,
+        service_name=service.name if service else None,
+        incident_title=update.incident.title,
+        status=update.status,
+        message=update.message,
+        posted_at=update.posted_at,
+    )
+
+
+def notice(session: Session, notification_id: int) -> NoticeView | None:
+    notification = session.get(Notification, notification_id)
+    return _view(session, notification) if notification is not None else None
+
+
+def conversations_with_pending(session: Session, push_channels: frozenset[str]) -> frozenset[str]:
+    """Conversations on channels that cannot push that have notices waiting to be shown."""
+    return frozenset(
+        session.scalars(
+            select(Subscription.conversation_id)
+            .join(Notification)
+            .where(Notification.delivered_at.is_(None), Subscription.channel.not_in(push_channels))
+            .distinct()
+        )
+    )
+
+
+def take_pending(
+    session: Session, conversation_id: str, now: datetime, push_channels: frozenset[str]
+) -> list[NoticeView]:
+    """Undelivered notices for a conversation on a channel that cannot push; marked delivered."""
+    rows = session.scalars(
+        select(Notification)
+        .join(Subscription)
+        .where(
+            Subscription.conversation_id == conversation_id,
+            Notification.delivered_at.is_(None),
+            Subscription.channel.not_in(push_channels),
+        )
+        .order_by(Notification.id)
+    ).all()
+    views = [_view(session, row) for row in rows]
+    for row in rows:
+        row.delivered_at = now
+        row.attempts += 1
+    session.flush()
+    return views
+
+
+def push_due(session: Session, push_channels: frozenset[str], now: datetime) -> list[tuple[int, str]]:
+    """(notification id, conversation id) of undelivered notices on channels that can push."""
+    rows = session.execute(
+        select(Notification.id, Subscription.conversation_id)
+        .join(Subscription)
+        .where(
+            Notification.delivered_at.is_(None),
+            (Notification.retry_at.is_(None)) | (Notification.retry_at <= now),
+            Subscription.channel.in_(push_channels),
+        )
+        .order_by(Notification.id)
+    ).all()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def mark(session: Session, notification_id: int, now: datetime, error: str | None = None) -> None:
+    row = session.get(Notification, notification_id)
+    if row is None:
+        return
+    row.attempts += 1
+    if error is None:
+        row.delivered_at = now
+    else:
+        row.last_error = error[:300]
+        row.retry_at = now + timedelta(seconds=min(MAX_RETRY_DELAY, 2.0**row.attempts))
+
+
+class Notifier:
+    """Queues due notices and pushes them through Rasa's HTTP API. Safe to restart at any point."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        rasa: RasaApi,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.sessions: sessionmaker[Session] = make_session_factory(engine)
+        self.rasa = rasa
+        self.clock = clock
+
+    def _enqueue(self) -> list[tuple[int, str]]:
+        for _ in range(3):
+            try:
+                with self.sessions.begin() as session:
+                    enqueue_due(session, self.clock())
+                break
+            except IntegrityError:
+                # Another notifier queued the same update first; the outbox already has it.
+                logger.info("notification already queued elsewhere; retrying")
+        with self.sessions() as session:
+            return push_due(session, self.settings.notify_push_channels, self.clock())
+
+    def _mark(self, notification_id: int, error: str | None) -> None:
+        with self.sessions.begin() as session:
+            mark(session, notification_id, self.clock(), error)
+
+    async def run_once(self) -> int:
+        """Queue and push what is due; returns how many were pushed."""
+        try:
+            due = await asyncio.to_thread(self._enqueue)
+        except SQLAlchemyError as exc:
+            logger.warning("notifier cannot read the store: %s", exc.__class__.__name__)
+            return 0
+        pushed = 0
+        for notification_id, conversation_id in due:
+            error = await self.rasa.trigger_intent(
+                conversation_id, EXTERNAL_INTENT, {"notification_id": str(notification_id)}
+            )
+            await asyncio.to_thread(self._mark, notification_id, error)
+            pushed += error is None
+        return pushed
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            await self.run_once()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.notify_interval)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        notifier = Notifier(
+            settings, make_engine(settings.database_url), RasaApi(settings.rasa_url, rasa_token(settings))
+        )
+    except OutageAssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(notifier.run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

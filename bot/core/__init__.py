@@ -1,0 +1,1 @@
+"""Settings, errors, the clock, time wording and development secrets: what every other area uses."""

@@ -1,0 +1,1 @@
+"""The database: engine and sessions, the typed ORM models, migrations, and the audit trail."""

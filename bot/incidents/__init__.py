@@ -1,0 +1,1 @@
+"""The incident state: its writes (each with its audit row), its reads, demo scenarios, status-page sync."""

@@ -1,0 +1,1 @@
+"""People behind the assistant: escalations to support staff, staff accounts, operator API tokens."""

@@ -1,0 +1,309 @@
+"""Handing a conversation to people: validation, the queue, and the work staff do on it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.core.errors import NotFoundError, ValidationError
+from bot.db.audit import record
+from bot.db.models import Escalation, EscalationNote, EscalationStatus, StaffUser, Urgency
+from bot.incidents.reads import Overview
+from bot.knowledge.file import Knowledge
+from bot.people.staff import console_actor
+from common.text import printable
+
+MAX_NEED = 2000
+MAX_NOTE = 5000
+URGENCY_ORDER = {Urgency.SAFETY: 0, Urgency.TIME_CRITICAL: 1, Urgency.NORMAL: 2}
+ACTIVE = (EscalationStatus.OPEN, EscalationStatus.IN_PROGRESS)
+
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}$")
+_PHONE_CHARS = re.compile(r"[\s().-]")
+_YES = re.compile(r"^\s*(yes|yep|yeah|yea|ae|aye|y|urgent|it is|it's urgent|very)\b", re.IGNORECASE)
+_NO = re.compile(r"^\s*(no|nope|nah|n|not really|not urgent|it can wait)\b", re.IGNORECASE)
+
+
+def normalise_contact(text: object) -> str:
+    """A phone number (7-15 digits, optional +) or an e-mail address, normalised; else ValidationError."""
+    if not isinstance(text, str):
+        raise ValidationError("a contact must be text")
+    value = text.strip()
+    if _EMAIL.match(value) and len(value) <= 254:
+        return value.lower()
+    digits = _PHONE_CHARS.sub("", value)
+    if re.fullmatch(r"\+?\d{7,15}", digits):
+        return digits
+    raise ValidationError("that doesn't look like a phone number or an e-mail address")
+
+
+def mask_contact(contact: str) -> str:
+    """For logs: enough to tell two contacts apart, not enough to use one."""
+    if "@" in contact:
+        name, _, domain = contact.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return f"{contact[:3]}***{contact[-2:]}" if len(contact) > 5 else "***"
+
+
+def check_need(text: object) -> str:
+    if not isinstance(text, str):
+        raise ValidationError("please describe what you need in words")
+    value = printable(text)
+    if len(value) < 3:
+        raise ValidationError("please say a little more about what you need")
+    return value[:MAX_NEED]
+
+
+def mentions_any(text: object, words: Iterable[str]) -> bool:
+    """Whether a message holds any of `words` as whole words (the knowledge file's safety or
+    time-critical words)."""
+    if not isinstance(text, str):
+        return False
+    lowered = text.lower()
+    return any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words)
+
+
+def urgency_in_message(text: str, knowledge: Knowledge) -> Urgency | None:
+    """SAFETY or TIME_CRITICAL when a message says so in the operator's words, else None."""
+    if mentions_any(text, knowledge.safety_words):
+        return Urgency.SAFETY
+    if mentions_any(text, knowledge.time_critical_words):
+        return Urgency.TIME_CRITICAL
+    return None
+
+
+def answer_is_urgent(text: object) -> bool | None:
+    """The customer's answer to "is it urgent?": yes (time-critical), no, or None when it says neither."""
+    if not isinstance(text, str):
+        return None
+    if _NO.match(text):
+        return False
+    if _YES.match(text):
+        return True
+    return None
+
+
+def open_escalation(session: Session, conversation_id: str) -> Escalation | None:
+    return session.scalars(
+        select(Escalation)
+        .where(Escalation.conversation_id == conversation_id, Escalation.status.in_(ACTIVE))
+        .order_by(Escalation.id.desc())
+    ).first()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    reference: str
+    created: bool  # False: the conversation already had an open escalation
+    ahead: int  # open escalations before this one in the queue
+    urgency: Urgency
+
+
+def _ahead(session: Session, escalation: Escalation) -> int:
+    rank = URGENCY_ORDER[escalation.urgency]
+    higher = [u for u, r in URGENCY_ORDER.items() if r < rank]
+    same = select(func.count(Escalation.id)).where(
+        Escalation.status.in_(ACTIVE),
+        Escalation.id != escalation.id,
+        (Escalation.urgency.in_(higher))
+        | ((Escalation.urgency == escalation.urgency) & (Escalation.id < escalation.id)),
+    )
+    return int(session.scalar(same) or 0)
+
+
+def receipt(session: Session, escalation: Escalation, created: bool) -> Receipt:
+    return Receipt(escalation.reference, created, _ahead(session, escalation), escalation.urgency)
+
+
+def create_escalation(
+    session: Session,
+    *,
+    conversation_id: str,
+    channel: str,
+    contact: str,
+    need: str,
+    urgency: Urgency,
+    trigger: str,
+    now: datetime,
+    reason: str | None = None,
+    service_key: str | None = None,
+    snapshot: dict[str, Any] | None = None,
+) -> Receipt:
+    """One open escalation per conversation: asking again returns the existing one."""
+    if not conversation_id or len(conversation_id) > 255:
+        raise ValidationError("an escalation needs a conversation id of 1-255 characters")
+    existing = open_escalation(session, conversation_id)
+    if existing is not None:
+        return receipt(session, existing, created=False)
+    escalation = Escalation(
+        conversation_id=conversation_id,
+        channel=(channel or "unknown")[:40],
+        status=EscalationStatus.OPEN,
+        urgency=Urgency(urgency),
+        trigger=trigger[:40],
+        contact=normalise_contact(contact),
+        need=check_need(need),
+        reason=check_need(reason) if reason else None,
+        service_key=service_key,
+        created_at=now,
+        updated_at=now,
+        snapshot=snapshot or {},
+    )
+    session.add(escalation)
+    session.flush()
+    return receipt(session, escalation, created=True)
+
+
+def snapshot_of(events: Iterable[dict[str, Any]], overview: Overview | None) -> dict[str, Any]:
+    """What staff need if Rasa cannot be reached later: the transcript with each message's intent
+    and entities, and the incident state the customer was told about."""
+    transcript = []
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            parse = event.get("parse_data") or {}
+            transcript.append(
+                {
+                    "who": "customer",
+                    "text": str(event.get("text") or "")[:MAX_NEED],
+                    "at": event.get("timestamp"),
+                    "intent": (parse.get("intent") or {}).get("name"),
+                    "entities": [
+                        {"entity": e.get("entity"), "value": str(e.get("value"))[:200]}
+                        for e in parse.get("entities") or []
+                        if isinstance(e, dict)
+                    ],
+                }
+            )
+        elif kind == "bot":
+            transcript.append(
+                {"who": "assistant", "text": str(event.get("text") or "")[:MAX_NEED], "at": event.get("timestamp")}
+            )
+    incidents = []
+    if overview is not None:
+        incidents = [
+            {
+                "title": i.title,
+                "status": i.status.value,
+                "affected": [s.name for s in overview.affected if s.incident and s.incident.id == i.id],
+                "latest": i.latest_update.message if i.latest_update else i.message,
+            }
+            for i in overview.incidents
+        ]
+    return {
+        "transcript": transcript[-200:],
+        "incidents": incidents,
+        "state_as_of": overview.as_of.isoformat() if overview else None,
+    }
+
+
+# --- staff work -------------------------------------------------------------------------------
+
+SORTS = {
+    "priority": (lambda: (Escalation.urgency, Escalation.created_at)),
+    "oldest": (lambda: (Escalation.created_at,)),
+    "newest": (lambda: (Escalation.created_at.desc(),)),
+}
+
+
+def queue(
+    session: Session,
+    *,
+    status: EscalationStatus | None = None,
+    urgency: Urgency | None = None,
+    service_key: str | None = None,
+    older_than_minutes: int | None = None,
+    sort: str = "priority",
+    now: datetime,
+    limit: int = 200,
+) -> list[Escalation]:
+    """Escalations for the console. Without a status: the active ones (open and in progress)."""
+    query = select(Escalation).options(selectinload(Escalation.assignee))
+    query = query.where(Escalation.status == status) if status else query.where(Escalation.status.in_(ACTIVE))
+    if urgency:
+        query = query.where(Escalation.urgency == urgency)
+    if service_key:
+        query = query.where(Escalation.service_key == service_key)
+    rows = list(session.scalars(query.order_by(Escalation.created_at).limit(limit)))
+    if older_than_minutes is not None:
+        rows = [r for r in rows if (now - r.created_at).total_seconds() >= older_than_minutes * 60]
+    if sort == "priority":
+        rows.sort(key=lambda r: (URGENCY_ORDER[r.urgency], r.created_at))
+    elif sort == "newest":
+        rows.sort(key=lambda r: r.created_at, reverse=True)
+    return rows
+
+
+def get_escalation(session: Session, escalation_id: int) -> Escalation:
+    escalation = session.scalars(
+        select(Escalation)
+        .where(Escalation.id == escalation_id)
+        .options(selectinload(Escalation.notes), selectinload(Escalation.assignee))
+    ).first()
+    if escalation is None:
+        raise NotFoundError(f"no escalation with id {escalation_id}")
+    return escalation
+
+
+def add_note(
+    session: Session, escalation: Escalation, author: StaffUser, text: str, now: datetime, kind: str = "note"
+) -> None:
+    value = printable(text) if isinstance(text, str) else ""
+    if not value:
+        raise ValidationError("a note needs some text")
+    if len(value) > MAX_NOTE:
+        raise ValidationError(f"a note is limited to {MAX_NOTE} characters")
+    escalation.notes.append(EscalationNote(author=author.username, kind=kind, text=value, created_at=now))
+    escalation.updated_at = now
+    _audit(session, author, f"escalation_{kind}", escalation, now)
+
+
+def assign(session: Session, escalation: Escalation, user: StaffUser, now: datetime) -> None:
+    escalation.assignee_id = user.id
+    if escalation.status is EscalationStatus.OPEN:
+        escalation.status = EscalationStatus.IN_PROGRESS
+    escalation.updated_at = now
+    _audit(session, user, "escalation_assign", escalation, now)
+
+
+def record_reply(session: Session, escalation: Escalation, user: StaffUser, text: str, now: datetime) -> None:
+    """A reply staff sent the customer: kept as a note, the assistant paused, the case theirs if open."""
+    add_note(session, escalation, user, text, now, kind="reply")
+    escalation.paused = True
+    if escalation.status is EscalationStatus.OPEN:
+        assign(session, escalation, user, now)
+
+
+def hand_back(session: Session, escalation: Escalation, user: StaffUser, now: datetime) -> None:
+    """The assistant answers the customer again."""
+    escalation.paused = False
+    escalation.updated_at = now
+    _audit(session, user, "escalation_handback", escalation, now)
+
+
+def set_status(
+    session: Session, escalation: Escalation, status: EscalationStatus, user: StaffUser, now: datetime
+) -> None:
+    if status is escalation.status:
+        return
+    escalation.status = status
+    escalation.resolved_at = now if status is EscalationStatus.RESOLVED else None
+    escalation.updated_at = now
+    escalation.notes.append(
+        EscalationNote(author=user.username, kind="status", text=f"status set to {status.value}", created_at=now)
+    )
+    _audit(session, user, "escalation_status", escalation, now, status=status.value)
+
+
+def _audit(
+    session: Session, user: StaffUser, action: str, escalation: Escalation, now: datetime, **detail: str
+) -> None:
+    # The reference, not the customer's words: the trail outlives what it points to.
+    detail = {"escalation": escalation.reference, **detail}
+    record(session, actor=console_actor(user), action=action, now=now, detail=detail)

@@ -1,0 +1,1 @@
+"""The admin API (/api/v1): operators publish incident state; one router per resource."""

@@ -1,0 +1,116 @@
+"""/api/v1/incidents: create, read, edit, update and resolve incidents. Every write is audited by
+bot.incidents.writes under the operator's token name.
+
+Endpoints are plain `def`s: FastAPI runs them in its thread pool, so the synchronous
+SQLAlchemy session never blocks the event loop that also drives the status-page sync.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.core.errors import NotFoundError
+from bot.db.models import Incident, IncidentStatus
+from bot.incidents import writes
+from bot.web.api.auth import Operator
+from bot.web.api.schemas import ImpactIn, IncidentIn, IncidentOut, IncidentPatch, ResolveIn, UpdateIn
+from bot.web.deps import Context, Db, RowId
+from bot.web.errors import READ, READ_ONE, WRITE, WRITE_ONE
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+
+def _load(session: Session, incident_id: int) -> IncidentOut:
+    session.expire_all()  # a write just changed it; read it back as stored
+    incident = session.scalars(
+        select(Incident)
+        .where(Incident.id == incident_id)
+        .options(selectinload(Incident.impacts), selectinload(Incident.updates))
+    ).first()
+    if incident is None:
+        raise NotFoundError(f"no incident with id {incident_id}")
+    return IncidentOut.of(incident)
+
+
+@router.get("", response_model=list[IncidentOut], responses=READ)
+def list_incidents(
+    session: Db, _: Operator, active: Annotated[bool, Query(description="only unresolved incidents")] = False
+) -> list[IncidentOut]:
+    query = select(Incident).options(selectinload(Incident.impacts), selectinload(Incident.updates))
+    if active:
+        query = query.where(Incident.status != IncidentStatus.RESOLVED)
+    return [IncidentOut.of(i) for i in session.scalars(query.order_by(Incident.id.desc()).limit(100))]
+
+
+@router.post("", response_model=IncidentOut, status_code=201, responses=WRITE)
+def create(body: IncidentIn, session: Db, ctx: Context, actor: Operator) -> IncidentOut:
+    incident = writes.create_incident(
+        session,
+        title=body.title,
+        message=body.message,
+        now=ctx.clock(),
+        status=body.status,
+        impact=body.impact,
+        started_at=body.started_at,
+        impacts=body.services,
+        cause=body.cause,
+        eta=body.eta,
+        next_update_at=body.next_update_at,
+        actor=actor,
+    )
+    return _load(session, incident.id)
+
+
+@router.get("/{incident_id}", response_model=IncidentOut, responses=READ_ONE)
+def get(incident_id: RowId, session: Db, _: Operator) -> IncidentOut:
+    return _load(session, incident_id)
+
+
+@router.patch("/{incident_id}", response_model=IncidentOut, responses=WRITE_ONE)
+def edit(incident_id: RowId, body: IncidentPatch, session: Db, ctx: Context, actor: Operator) -> IncidentOut:
+    writes.edit_incident(
+        session, incident_id, now=ctx.clock(), title=body.title, impact=body.impact, cause=body.cause, actor=actor
+    )
+    return _load(session, incident_id)
+
+
+@router.put("/{incident_id}/services/{service_key}", response_model=IncidentOut, responses=WRITE_ONE)
+def set_impact(
+    incident_id: RowId,
+    service_key: Annotated[str, Path(max_length=32)],
+    body: ImpactIn,
+    session: Db,
+    ctx: Context,
+    actor: Operator,
+) -> IncidentOut:
+    writes.set_impact(session, incident_id, service_key, body.status, now=ctx.clock(), actor=actor)
+    return _load(session, incident_id)
+
+
+@router.post("/{incident_id}/updates", response_model=IncidentOut, status_code=201, responses=WRITE_ONE)
+def post_update(incident_id: RowId, body: UpdateIn, session: Db, ctx: Context, actor: Operator) -> IncidentOut:
+    writes.post_update(
+        session,
+        incident_id,
+        message=body.message,
+        now=ctx.clock(),
+        status=body.status,
+        service_keys=body.services,
+        eta=body.eta,
+        next_update_at=body.next_update_at,
+        clear_eta=body.clear_eta,
+        actor=actor,
+    )
+    return _load(session, incident_id)
+
+
+@router.post("/{incident_id}/resolve", response_model=IncidentOut, responses=WRITE_ONE)
+def resolve(incident_id: RowId, body: ResolveIn, session: Db, ctx: Context, actor: Operator) -> IncidentOut:
+    writes.resolve_incident(
+        session, incident_id, message=body.message, now=ctx.clock(), resolved_at=body.resolved_at, actor=actor
+    )
+    return _load(session, incident_id)

@@ -1,0 +1,116 @@
+"""Admins publish incident state from the console. Every change is audited by bot.incidents.writes."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from bot.core.errors import ValidationError
+from bot.db.models import Impact, Incident, IncidentStatus, Service, ServiceStatus
+from bot.incidents import writes
+from bot.people.staff import console_actor
+from bot.web.console.pages import Admin, CsrfChecked, back, page
+from bot.web.deps import Context, Db, RowId
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+E = TypeVar("E", bound=Enum)
+
+
+def _choice(enum: type[E], value: str, what: str) -> E:
+    try:
+        return enum(value)
+    except ValueError:
+        raise ValidationError(f"unknown {what} {value!r}") from None
+
+
+@router.get("/incidents")
+def incidents_page(request: Request, session: Db, ctx: Context, state: Admin) -> HTMLResponse:
+    active = list(
+        session.scalars(select(Incident).where(Incident.status != IncidentStatus.RESOLVED).order_by(Incident.id))
+    )
+    services = [(s.key, s.name) for s in session.scalars(select(Service).order_by(Service.position))]
+    return page(
+        request,
+        ctx,
+        "incidents.html",
+        state,
+        active=active,
+        services=services,
+        service_statuses=[s.value for s in ServiceStatus],
+        incident_statuses=[s.value for s in IncidentStatus if s is not IncidentStatus.RESOLVED],
+        impacts=[i.value for i in Impact],
+    )
+
+
+@router.post("/incidents")
+def create_incident(
+    session: Db,
+    ctx: Context,
+    state: Admin,
+    _csrf: CsrfChecked,
+    title: Annotated[str, Form(max_length=200)],
+    message: Annotated[str, Form(max_length=5000)],
+    impact: Annotated[str, Form(max_length=20)] = "major",
+    services: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    chosen = {k[:32]: ServiceStatus.MAJOR_OUTAGE for k in (services or [])[:20]}
+    impact_value = _choice(Impact, impact, "impact")
+    made = writes.create_incident(
+        session,
+        title=title,
+        message=message,
+        now=ctx.clock(),
+        impact=impact_value,
+        impacts=chosen,
+        actor=console_actor(state[0]),
+    )
+    return back("/console/incidents", f"Incident #{made.id} created.")
+
+
+@router.post("/incidents/{incident_id}/update")
+def update_incident(
+    incident_id: RowId,
+    session: Db,
+    ctx: Context,
+    state: Admin,
+    _csrf: CsrfChecked,
+    message: Annotated[str, Form(max_length=5000)],
+    status: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    status_value = _choice(IncidentStatus, status, "status") if status else None
+    writes.post_update(
+        session, incident_id, message=message, now=ctx.clock(), status=status_value, actor=console_actor(state[0])
+    )
+    return back("/console/incidents", "Update posted.")
+
+
+@router.post("/incidents/{incident_id}/impact")
+def set_impact(
+    incident_id: RowId,
+    session: Db,
+    ctx: Context,
+    state: Admin,
+    _csrf: CsrfChecked,
+    service: Annotated[str, Form(max_length=32)],
+    status: Annotated[str, Form(max_length=30)],
+) -> Response:
+    value = _choice(ServiceStatus, status, "service status")
+    writes.set_impact(session, incident_id, service, value, now=ctx.clock(), actor=console_actor(state[0]))
+    return back("/console/incidents", "Impact set.")
+
+
+@router.post("/incidents/{incident_id}/resolve")
+def resolve_incident(
+    incident_id: RowId,
+    session: Db,
+    ctx: Context,
+    state: Admin,
+    _csrf: CsrfChecked,
+    message: Annotated[str, Form(max_length=5000)],
+) -> Response:
+    writes.resolve_incident(session, incident_id, message=message, now=ctx.clock(), actor=console_actor(state[0]))
+    return back("/console/incidents", f"Incident #{incident_id} resolved.")

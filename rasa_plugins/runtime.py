@@ -1,0 +1,105 @@
+"""The Rasa server's launcher: `python -m rasa_plugins.runtime run ...` starts `rasa run` with
+our patches installed. Runs only in `.venv-rasa`, Rasa's own environment.
+
+- The HTTP API token is taken from the environment (RASA_AUTH_TOKEN), so that it never
+  appears on a command line (`ps`). The same secret signs the JWTs that our clients send in an
+  Authorization header, so no client puts it in a URL either (URLs end up in access logs).
+- Every conversation id in an HTTP API path is checked before Rasa's tracker store sees it.
+- The tracker store's failures reach the channel (rasa_plugins.tracker_store), and the
+  per-message work is made cheaper (rasa_plugins.speedups).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from sanic import response as sanic_response
+from sanic.request import Request
+
+from common.text import conversation_id_problem
+from rasa_plugins.inputs import SERVING
+from rasa_plugins.speedups import (
+    install_action_result_validator,
+    install_incremental_states,
+    install_nlu_off_loop,
+    nlu_threads,
+)
+from rasa_plugins.tracker_store import install_honest_tracker_store
+
+logger = logging.getLogger(__name__)
+
+TOKEN_VARIABLE = "RASA_AUTH_TOKEN"
+
+
+def rasa_argv(argv: list[str], environ: dict[str, str]) -> list[str]:
+    """Rasa's own command line, with the token from `environ` added (and never from `argv`)."""
+    if any(arg in ("--auth-token", "--jwt-secret") for arg in argv):
+        raise SystemExit("pass the token in the RASA_AUTH_TOKEN environment variable, not on the command line")
+    token = environ.get(TOKEN_VARIABLE, "")
+    if not token:
+        raise SystemExit(f"{TOKEN_VARIABLE} is not set")
+    # Rasa's argument parser is the only way in; this list lives only inside this process,
+    # /proc/<pid>/cmdline keeps the command we were started with.
+    return ["rasa", *argv, "--auth-token", token, "--jwt-secret", token, "--jwt-method", "HS256"]
+
+
+async def refuse_bad_conversation_ids(request: Request) -> Any:
+    """Rasa's HTTP API takes a conversation id in the path (`/conversations/<id>/...`) and
+    hands it to the tracker store unchecked; such an id gets 400 here instead."""
+    conversation_id = (request.match_info or {}).get("conversation_id")
+    if conversation_id is None:
+        return None
+    problem = conversation_id_problem(conversation_id)
+    if problem:
+        return sanic_response.json(
+            {"status": "failure", "reason": "BadRequest", "message": f"conversation id {problem}"}, 400
+        )
+    return None
+
+
+def install_api_guard() -> None:
+    """Wrap `rasa.core.run.configure_app` so that the app it builds checks conversation ids.
+
+    Rasa 3.6 offers no hook for middleware on its HTTP API (channel blueprints' middleware
+    applies to their own routes only), and `serve_application` looks `configure_app` up in
+    its module at call time, so wrapping the module attribute is enough.
+    """
+    import rasa.core.run
+
+    original = rasa.core.run.configure_app
+    if getattr(original, "_outage_guarded", False):
+        return
+
+    def configure_app(*args: Any, **kwargs: Any) -> Any:
+        app = original(*args, **kwargs)
+        app.register_middleware(refuse_bad_conversation_ids, "request")
+        SERVING["app"] = app  # for tell_to_try_again, which runs where no request is at hand
+        return app
+
+    configure_app._outage_guarded = True  # type: ignore[attr-defined]
+    rasa.core.run.configure_app = configure_app
+
+
+def main() -> None:
+    sys.argv = rasa_argv(sys.argv[1:], dict(os.environ))
+    install_api_guard()
+    install_honest_tracker_store()
+    threads = nlu_threads(dict(os.environ))
+    if threads:
+        install_nlu_off_loop(threads)
+    install_action_result_validator()
+    install_incremental_states()
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+if __name__ == "__main__":
+    # Run the importable module, not this `__main__` copy of it, so that every module shares
+    # one set of installed patches.
+    from rasa_plugins.runtime import main as run_main
+
+    run_main()

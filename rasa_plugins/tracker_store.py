@@ -1,0 +1,183 @@
+"""Rasa's SQL tracker store, made safe and fast, and its fail-safe wrapper, made honest.
+
+- `SafeSQLTrackerStore` (named in bot/endpoints.yml): an error in one conversation stays in
+  it, and a long conversation costs no more to load than a short one.
+- `HonestTrackerStore`: when the tracker store fails, Rasa 3.6 carries on as if the
+  conversation were new and then drops it; this one lets the failure reach the channel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Generator
+from typing import Any
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, ensure_schema_exists
+from rasa.shared.core.events import SessionStarted, deserialise_events
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+logger = logging.getLogger(__name__)
+
+
+class HonestTrackerStore(FailSafeTrackerStore):  # type: ignore[misc]
+    """Rasa's FailSafeTrackerStore, minus the fall-back that loses conversations.
+
+    Upstream (rasa 3.6.21) answers a failed `retrieve` with None, so the message is handled
+    as the start of a new conversation (its slots and any half-filled form are gone), and a
+    failed `save` goes to an in-memory store that nothing ever reads back: during a database
+    outage every message is answered out of context and then silently dropped. Here the
+    error propagates instead: the channel tells the customer to try again in a minute (see
+    SafeRestInput), nothing is half-handled, and the conversation goes on intact once the
+    database is back.
+    """
+
+    async def retrieve(self, sender_id: str) -> Any:
+        return await self._tracker_store.retrieve(sender_id)
+
+    async def retrieve_full_tracker(self, sender_id: str) -> Any:
+        return await self._tracker_store.retrieve_full_tracker(sender_id)
+
+    async def save(self, tracker: Any) -> None:
+        await self._tracker_store.save(tracker)
+
+
+def install_honest_tracker_store() -> None:
+    """Make Agent wrap its tracker store in HonestTrackerStore (`Agent._create_tracker_store`
+    looks `FailSafeTrackerStore` up in rasa.core.agent's namespace when an agent is made)."""
+    import rasa.core.agent
+
+    rasa.core.agent.FailSafeTrackerStore = HonestTrackerStore
+
+
+class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
+    """Rasa's SQLTrackerStore, except that an error in one conversation stays in it, and a
+    long conversation costs no more to load than a short one.
+
+    Upstream `SQLTrackerStore.session_scope` (rasa 3.6.21) wraps the whole session in
+    `except ValueError: print_error_and_exit(...)`, meant for a missing PostgreSQL schema.
+    UnicodeEncodeError is a ValueError, so a conversation id with a lone surrogate
+    (`{"sender": "\\ud800"}`) used to end the Rasa server. Here only the schema check can
+    exit; any other error propagates to the message being handled, which the channel
+    answers (see SafeRestInput's `fill_silence`).
+
+    Upstream `retrieve` reads and parses every event of the conversation's session on every
+    message, so reply time grows with the conversation (docs/benchmarks.md measured message
+    60 at twice message 2). Here the events this process last saved or read are kept, parsed,
+    with the id of the conversation's newest row; `retrieve` asks the database only for
+    that id, and reads the rows again only when it differs: when another Rasa server (or
+    anything else) wrote to the conversation, or this process has not seen it recently.
+    Each call still builds a new tracker from the events, as upstream does.
+    """
+
+    # Parsed events kept, over all conversations (least recently used dropped first).
+    MAX_CACHED_EVENTS = 50_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recent: OrderedDict[str, tuple[int, list[Any]]] = OrderedDict()
+        self._cached_events = 0
+
+    @contextlib.contextmanager
+    def session_scope(self) -> Generator[Any, None, None]:
+        session = self.sessionmaker()
+        try:
+            try:
+                ensure_schema_exists(session)
+            except ValueError as e:  # the one case upstream's exit is for
+                raise SystemExit(f"PostgreSQL schema {e} was not found in the database") from e
+            yield session
+        finally:
+            session.close()
+
+    def _session_rows(self, session: Any, sender_id: str) -> tuple[int | None, int]:
+        """(id of the newest row, number of rows) of what `retrieve` would read."""
+        query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+        aggregate = query.order_by(None).with_entities(sa.func.max(self.SQLEvent.id), sa.func.count(self.SQLEvent.id))
+        newest, count = aggregate.one()
+        return newest, int(count)
+
+    @staticmethod
+    def _as_retrieved(events: list[Any]) -> list[Any]:
+        """The events `_event_query` returns for this tracker: from its latest session start on."""
+        starts = [event.timestamp for event in events if isinstance(event, SessionStarted)]
+        return [event for event in events if event.timestamp >= max(starts)] if starts else events
+
+    def _remember(self, sender_id: str, newest: int, events: list[Any]) -> None:
+        self._forget(sender_id)
+        self._recent[sender_id] = (newest, events)
+        self._cached_events += len(events)
+        while self._cached_events > self.MAX_CACHED_EVENTS and self._recent:
+            self._forget(next(iter(self._recent)))
+
+    def _forget(self, sender_id: str) -> None:
+        dropped = self._recent.pop(sender_id, None)
+        if dropped is not None:
+            self._cached_events -= len(dropped[1])
+
+    async def retrieve(self, sender_id: str) -> Any:
+        with self.session_scope() as session:
+            newest, count = self._session_rows(session, sender_id)
+            if newest is None:
+                self._forget(sender_id)
+                return None
+            cached = self._recent.get(sender_id)
+            if cached is not None and cached[0] == newest and len(cached[1]) == count:
+                self._recent.move_to_end(sender_id)
+                events = cached[1]
+            else:
+                rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
+                events = deserialise_events([json.loads(row.data) for row in rows])
+                self._remember(sender_id, newest, events)
+        if not self.domain or not events:
+            return None
+        return DialogueStateTracker.from_events(sender_id, events, self.domain.slots)
+
+    def _additional_events(self, session: Any, tracker: Any) -> Any:
+        """The tracker's events not stored yet. Upstream counts the stored rows with a query;
+        when this tracker was built from the events kept here (the same objects, checked by
+        identity), their number is known. The lock store keeps any other writer out of the
+        conversation between its retrieve and this save."""
+        kept = self._recent.get(tracker.sender_id)
+        events = tracker.events
+        if kept is not None and kept[1] and len(events) >= len(kept[1]):
+            stored = kept[1]
+            if events[0] is stored[0] and events[len(stored) - 1] is stored[-1]:
+                return itertools.islice(events, len(stored), len(events))
+        return super()._additional_events(session, tracker)
+
+    async def save(self, tracker: Any) -> None:
+        """Upstream's save (the same rows), which also notes the id of the newest row it wrote."""
+        await self.stream_events(tracker)
+        try:
+            with self.session_scope() as session:
+                rows = []
+                for event in self._additional_events(session, tracker):
+                    data = event.as_dict()
+                    rows.append(
+                        self.SQLEvent(
+                            sender_id=tracker.sender_id,
+                            type_name=event.type_name,
+                            timestamp=data.get("timestamp"),
+                            intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                            action_name=data.get("name"),
+                            data=json.dumps(data),
+                        )
+                    )
+                session.add_all(rows)
+                session.flush()  # assigns the ids; read after commit, each would be fetched again
+                newest = rows[-1].id if rows else self._session_rows(session, tracker.sender_id)[0]
+                session.commit()
+        except BaseException:
+            self._forget(tracker.sender_id)
+            raise
+        if newest is None:
+            self._forget(tracker.sender_id)
+        else:
+            # What the next retrieve would read; it checks the row count too before using it.
+            self._remember(tracker.sender_id, newest, self._as_retrieved(list(tracker.events)))

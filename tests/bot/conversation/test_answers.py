@@ -1,0 +1,248 @@
+"""Answers are built only from the store and the knowledge file, with the right responses."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.orm import Session
+
+from bot.conversation.answers import (
+    Context,
+    clarify,
+    compensation_answer,
+    connectivity_answer,
+    consecutive_fallbacks,
+    dialable,
+    eta_answer,
+    greeting,
+    notice_replies,
+    notify_answer,
+    notify_target,
+    outage_summary,
+    security_answer,
+    service_answer,
+)
+from bot.conversation.notify import NoticeView
+from bot.db.models import Impact, Incident, IncidentStatus, ServiceStatus
+from bot.incidents.reads import read_overview
+from bot.incidents.writes import create_incident, post_update, resolve_incident, set_impact
+from bot.knowledge.file import Knowledge
+
+
+@pytest.fixture
+def ctx(session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> Context:
+    return Context(read_overview(session, now), knowledge, tz)
+
+
+def fresh(session: Session, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> Context:
+    session.commit()
+    return Context(read_overview(session, now), knowledge, tz)
+
+
+def names(replies: list) -> list[str]:  # type: ignore[type-arg]
+    return [r.response for r in replies]
+
+
+def test_affected_service_gets_state_update_eta_and_workaround(ctx: Context) -> None:
+    replies = service_answer(ctx, "top_up")
+    assert names(replies) == [
+        "utter_service_major_outage",
+        "utter_latest_update",
+        "utter_eta_none",
+        "utter_workarounds_confirmed",
+        "utter_workarounds_unconfirmed",
+    ]
+    assert replies[0].variables["service_name"] == "Prepaid top-up"
+    assert replies[1].variables["update_time"] == "1:50 pm today, 40 minutes ago"
+    assert replies[2].variables["next_update_time"].startswith("4:30 pm today")
+    assert "*100*" in replies[4].variables["steps"]
+
+
+def test_call_diversion_fills_in_the_customers_number(ctx: Context) -> None:
+    replies = service_answer(ctx, "call_diversion", phone_number="021 555 0199")
+    steps = next(r for r in replies if r.response == "utter_workarounds_confirmed").variables["steps"]
+    assert "**21*0215550199#" in steps and "##21#" in steps
+
+
+@pytest.mark.parametrize("number", [None, "", "call me", "12", "+64 21 555 0199 ext 9", 5])
+def test_only_plausible_numbers_are_dialable(number: object) -> None:
+    assert dialable(number) is None
+
+
+def test_restored_service_quotes_its_update(ctx: Context) -> None:
+    (reply,) = service_answer(ctx, "voicemail")
+    assert reply.response == "utter_service_restored"
+    assert reply.variables["update_message"] == "Voicemail has been restored."
+    assert reply.variables["update_time"] == "8:00 am today, 6 hours ago"
+
+
+def test_unaffected_connectivity_is_said_to_work(ctx: Context) -> None:
+    (reply,) = connectivity_answer(ctx, None)
+    assert reply.response == "utter_connectivity_ok"
+    assert reply.variables["services"] == "Mobile calls, texts and data, Broadband and Landline"
+    (one,) = connectivity_answer(ctx, "broadband")
+    assert one.response == "utter_service_normal"
+
+
+def test_summary_lists_broken_and_working(ctx: Context) -> None:
+    replies = outage_summary(ctx)
+    assert names(replies) == ["utter_outage_summary", "utter_latest_update", "utter_eta_none"]
+    v = replies[0].variables
+    assert "🔴 Prepaid top-up" in v["affected_list"] and "🟠 Stores" in v["affected_list"]
+    assert "✅ Broadband" in v["working_list"] and "✅ Voicemail" in v["working_list"]
+    assert "Broadband" not in v["affected_list"]
+
+
+def test_eta_known_after_operator_sets_one(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    post_update(
+        session, demo, message="Fix expected by 6pm.", now=now, eta=now + timedelta(hours=3, minutes=30), actor="test"
+    )
+    ctx = fresh(session, knowledge, now, tz)
+    (reply,) = eta_answer(ctx, "roaming")
+    assert reply.response == "utter_eta_service_known"
+    assert reply.variables == {"service_name": "Roaming", "eta_time": "6:00 pm today, in 4 hours"}
+
+
+def test_eta_without_service_covers_every_active_incident(ctx: Context) -> None:
+    (reply,) = eta_answer(ctx, None)
+    assert reply.response == "utter_eta_incident_none"
+    assert reply.variables["incident_title"] == "Back-end systems outage after failed maintenance"
+
+
+def test_eta_for_a_working_service_says_it_works(ctx: Context) -> None:
+    assert names(eta_answer(ctx, "email")) == ["utter_service_restored"]
+
+
+def test_eta_with_no_next_update_is_honest(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    post_update(session, demo, message="Still working on it.", now=now, actor="test")
+    ctx = fresh(session, knowledge, now, tz)
+    assert names(eta_answer(ctx, "top_up")) == ["utter_eta_service_none_no_next"]
+
+
+def test_security_quotes_stated_cause(ctx: Context) -> None:
+    (reply,) = security_answer(ctx)
+    assert reply.response == "utter_security_cause"
+    assert "not a cyber" in reply.variables["cause"]
+
+
+def test_security_without_a_stated_cause_does_not_guess(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    session.get(Incident, demo).cause = None  # type: ignore[union-attr]
+    ctx = fresh(session, knowledge, now, tz)
+    (reply,) = security_answer(ctx)
+    assert reply.response == "utter_security_no_cause"
+    assert "cause" not in reply.variables
+
+
+def test_compensation_quotes_policy_and_offers(ctx: Context) -> None:
+    replies = compensation_answer(ctx)
+    assert names(replies) == ["utter_compensation_policy", "utter_compensation_offer"]
+    assert replies[0].variables["policy"] == ctx.knowledge.compensation_policy
+
+
+def test_greeting_opens_with_notice_only_during_major_incident(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    ctx = fresh(session, knowledge, now, tz)
+    (reply,) = greeting(ctx)
+    assert reply.response == "utter_greet_incident"
+    assert "Prepaid top-up" in reply.variables["affected_services"]
+    resolve_incident(session, demo, message="Fixed.", now=now, actor="test")
+    create_incident(
+        session,
+        title="Slow email",
+        message="A bit slow.",
+        now=now,
+        impact=Impact.MINOR,
+        impacts={"email": ServiceStatus.DEGRADED_PERFORMANCE},
+        actor="test",
+    )
+    assert names(greeting(fresh(session, knowledge, now, tz))) == ["utter_greet"]
+
+
+def test_resolved_outage_answers_resolved_without_restart(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    resolve_incident(session, demo, message="Everything is back to normal.", now=now, actor="test")
+    ctx = fresh(session, knowledge, now, tz)
+    (reply,) = service_answer(ctx, "top_up")
+    assert reply.response == "utter_service_resolved"
+    assert reply.variables["update_message"] == "Everything is back to normal."
+    assert names(outage_summary(ctx)) == ["utter_no_outage_recently_resolved"]
+
+
+def test_degraded_and_maintenance_have_their_own_wording(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    set_impact(session, demo, "email", ServiceStatus.DEGRADED_PERFORMANCE, now=now, actor="test")
+    set_impact(session, demo, "voicemail", ServiceStatus.UNDER_MAINTENANCE, now=now, actor="test")
+    ctx = fresh(session, knowledge, now, tz)
+    assert service_answer(ctx, "email")[0].response == "utter_service_degraded_performance"
+    assert service_answer(ctx, "voicemail")[0].response == "utter_service_under_maintenance"
+
+
+def test_notify_subscribes_to_the_affected_service_and_says_when_the_next_update_is_due(ctx: Context) -> None:
+    incident = notify_target(ctx, "top_up")
+    assert incident is not None and incident.is_active
+    (reply,) = notify_answer(ctx, "top_up", incident, subscribed=True)
+    assert reply.response == "utter_notify_subscribed_next"
+    assert reply.variables["subject"] == "Prepaid top-up" and reply.variables["next_update_time"]
+    assert names(notify_answer(ctx, "top_up", incident, subscribed=False)) == ["utter_notify_already"]
+
+
+def test_notify_for_a_working_service_has_nothing_to_wait_for(ctx: Context) -> None:
+    assert notify_target(ctx, "broadband") is None
+    (reply,) = notify_answer(ctx, "broadband", None, subscribed=False)
+    assert reply.response == "utter_notify_nothing" and reply.variables["subject"] == "Broadband"
+
+
+def test_notice_replies_say_update_or_resolved_with_local_time(now: datetime, tz: ZoneInfo) -> None:
+    update = NoticeView(1, "Roaming", "Outage", IncidentStatus.IDENTIFIED, "Cause found.", now - timedelta(hours=1))
+    fixed = NoticeView(2, None, "Outage", IncidentStatus.RESOLVED, "All fixed.", now)
+    first, second = notice_replies([update, fixed], tz, now)
+    assert first.response == "utter_notify_update" and first.variables["subject"] == "Roaming"
+    assert first.variables["update_time"] == "1:30 pm today, 1 hour ago"
+    assert second.response == "utter_notify_resolved" and second.variables["subject"] == '"Outage"'
+
+
+def test_no_incident_at_all(session: Session, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> None:
+    from bot.incidents.writes import sync_catalogue
+
+    sync_catalogue(session, knowledge)
+    ctx = fresh(session, knowledge, now, tz)
+    assert names(outage_summary(ctx)) == ["utter_no_outage"]
+    assert names(security_answer(ctx)) == ["utter_security_no_incident"]
+    assert names(service_answer(ctx, "top_up")) == ["utter_service_normal"]
+    assert notify_target(ctx, None) is None
+    assert names(notify_answer(ctx, None, None, subscribed=False)) == ["utter_notify_nothing"]
+
+
+def test_clarify_offers_two_topics_then_a_person() -> None:
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.3},
+        {"name": "greet", "confidence": 0.2},
+        {"name": "roaming", "confidence": 0.18},
+        {"name": "top_up", "confidence": 0.1},
+        {"name": "email", "confidence": 0.05},
+    ]
+    titles = {"roaming": "Roaming overseas", "top_up": "Topping up", "email": "Email"}
+    (reply,) = clarify(ranking, 1, titles)
+    assert reply.buttons == [
+        {"title": "Roaming overseas", "payload": "/roaming"},
+        {"title": "Topping up", "payload": "/top_up"},
+    ]
+    assert names(clarify(ranking, 2, titles)) == ["utter_clarify_failed"]
+    assert names(clarify([{"name": "greet"}], 1, titles)) == ["utter_clarify_generic"]
+
+
+def test_consecutive_fallbacks_counts_only_the_latest_run() -> None:
+    assert consecutive_fallbacks(["nlu_fallback", "top_up", "nlu_fallback", "nlu_fallback"]) == 2
+    assert consecutive_fallbacks(["nlu_fallback", "greet"]) == 0
+    assert consecutive_fallbacks([]) == 0

@@ -1,0 +1,129 @@
+"""notify_me: durable subscriptions, an outbox with de-duplication, pull and push delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.conversation.notify import EXTERNAL_INTENT, Notifier, enqueue_due, push_due, subscribe, take_pending
+from bot.core.errors import ValidationError
+from bot.core.settings import load_settings
+from bot.db.engine import make_session_factory
+from bot.db.models import Notification
+from bot.incidents.writes import post_update, resolve_incident
+from bot.rasa_api import RasaApi
+from tests.conftest import NOW
+
+PUSH = frozenset({"telegram"})
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count(Notification.id))) or 0)
+
+
+def test_subscribing_twice_is_one_subscription(session: Session, demo: int) -> None:
+    assert subscribe(session, "c1", "rest", "top_up", NOW) is True
+    assert subscribe(session, "c1", "rest", "top_up", NOW) is False
+    assert subscribe(session, "c1", "rest", None, NOW) is True  # "any incident" is another wish
+
+
+@pytest.mark.parametrize(("conversation", "service"), [("", "top_up"), ("x" * 256, "top_up"), ("c1", "teleport")])
+def test_bad_subscriptions_are_refused(session: Session, demo: int, conversation: str, service: str) -> None:
+    with pytest.raises(ValidationError):
+        subscribe(session, conversation, "rest", service, NOW)
+
+
+def test_only_news_after_subscribing_about_that_service_is_queued_once(session: Session, demo: int) -> None:
+    subscribe(session, "c1", "rest", "top_up", NOW)
+    assert enqueue_due(session, NOW) == 0  # the demo's history is not news
+    post_update(session, demo, message="Top-ups: fix being tested.", now=NOW, service_keys=["top_up"], actor="test")
+    assert enqueue_due(session, NOW) == 1
+    assert enqueue_due(session, NOW) == 0  # running again queues nothing new
+    (notice,) = take_pending(session, "c1", NOW, PUSH)
+    assert notice.service_name == "Prepaid top-up" and notice.message == "Top-ups: fix being tested."
+    assert take_pending(session, "c1", NOW, PUSH) == []  # shown once
+
+
+def test_resolution_is_the_last_notice(session: Session, demo: int) -> None:
+    subscribe(session, "c1", "rest", "roaming", NOW)
+    resolve_incident(session, demo, message="All systems are back.", now=NOW + timedelta(minutes=5), actor="test")
+    assert enqueue_due(session, NOW) == 1
+    notices = take_pending(session, "c1", NOW, PUSH)
+    assert [n.status.value for n in notices] == ["resolved"]
+    assert subscribe(session, "c1", "rest", "roaming", NOW) is True  # the old one has ended
+
+
+def test_push_channels_are_not_shown_at_the_next_message(session: Session, demo: int) -> None:
+    subscribe(session, "tg", "telegram", None, NOW)
+    subscribe(session, "web", "rest", None, NOW)
+    post_update(session, demo, message="News.", now=NOW, actor="test")
+    enqueue_due(session, NOW)
+    assert [c for _, c in push_due(session, PUSH, NOW)] == ["tg"]
+    assert take_pending(session, "tg", NOW, PUSH) == []
+    assert len(take_pending(session, "web", NOW, PUSH)) == 1
+
+
+def test_the_outbox_refuses_a_second_row_for_the_same_update(engine: Engine, demo: int) -> None:
+    """Two notifiers racing: whichever commits second hits the unique (subscription, update) pair."""
+    sessions = make_session_factory(engine)
+    with sessions.begin() as s:
+        subscribe(s, "c1", "rest", None, NOW)
+        post_update(s, demo, message="News.", now=NOW, actor="test")
+    with sessions.begin() as s:
+        enqueue_due(s, NOW)
+    with sessions.begin() as s:
+        assert enqueue_due(s, NOW) == 0  # a restarted notifier finds it queued
+        row = s.scalars(select(Notification)).one()
+    with pytest.raises(IntegrityError), sessions.begin() as s:
+        s.add(Notification(subscription_id=row.subscription_id, update_id=row.update_id, created_at=NOW))
+    with sessions() as s:
+        assert count(s) == 1
+
+
+TOKEN = "rasa-test-token-" + "t" * 24
+
+
+def test_notifier_pushes_through_rasa_and_retries_failures(engine: Engine, demo: int, tmp_path: Path) -> None:
+    sessions = make_session_factory(engine)
+    with sessions.begin() as s:
+        subscribe(s, "tg:user+1", "telegram", "top_up", NOW)
+        post_update(s, demo, message="News.", now=NOW, service_keys=["top_up"], actor="test")
+    calls: list[httpx.Request] = []
+    answers = iter([httpx.Response(500), httpx.Response(200, json={})])
+
+    def rasa(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return next(answers)
+
+    settings = load_settings(
+        {"VAR_DIR": str(tmp_path), "NOTIFY_PUSH_CHANNELS": "telegram", "RASA_URL": "http://rasa.test"},
+        dotenv_path=Path("/nonexistent"),
+    )
+    notifier = Notifier(
+        settings, engine, RasaApi("http://rasa.test", TOKEN, httpx.MockTransport(rasa)), clock=lambda: NOW
+    )
+    assert asyncio.run(notifier.run_once()) == 0  # Rasa failed: still pending, error kept
+    with sessions() as s:
+        row = s.scalars(select(Notification)).one()
+        assert row.delivered_at is None and row.attempts == 1 and row.last_error == "Rasa answered HTTP 500"
+        assert row.retry_at == NOW + timedelta(seconds=2)
+    assert asyncio.run(notifier.run_once()) == 0  # backing off: not retried yet
+    notifier.clock = lambda: NOW + timedelta(seconds=3)
+    assert asyncio.run(notifier.run_once()) == 1
+    assert asyncio.run(notifier.run_once()) == 0  # delivered: never pushed again
+    assert len(calls) == 2
+    # Rasa does not decode percent-escapes in the id, so it is sent as it is.
+    assert calls[1].url.raw_path.decode().startswith("/conversations/tg:user+1/trigger_intent?")
+    assert "token" not in calls[1].url.params  # a URL is logged; the credential goes in a header
+    claims = jwt.decode(calls[1].headers["Authorization"].removeprefix("Bearer "), TOKEN, algorithms=["HS256"])
+    assert claims["user"]["role"] == "admin"
+    assert json.loads(calls[1].content) == {"name": EXTERNAL_INTENT, "entities": {"notification_id": str(row.id)}}

@@ -1,0 +1,153 @@
+"""Escalations: contact validation, safety words, one open per conversation, the queue, staff work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from bot.core.errors import NotFoundError, ValidationError
+from bot.db.models import EscalationStatus, StaffRole, Urgency
+from bot.incidents.reads import read_overview
+from bot.knowledge.file import Knowledge
+from bot.people.escalations import (
+    add_note,
+    answer_is_urgent,
+    assign,
+    check_need,
+    create_escalation,
+    get_escalation,
+    mask_contact,
+    mentions_any,
+    normalise_contact,
+    queue,
+    set_status,
+    snapshot_of,
+)
+from bot.people.staff import create_user
+from tests.conftest import NOW
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("021 123 4567", "0211234567"),
+        ("+64 (21) 123-4567", "+64211234567"),
+        ("  Mere.Smith+work@Example.co.nz ", "mere.smith+work@example.co.nz"),
+    ],
+)
+def test_contacts_are_normalised(raw: str, expected: str) -> None:
+    assert normalise_contact(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "123", "call me", "a@b", "<script>@x.com", "0" * 40, "@user", None, 12345678, "x" * 300 + "@a.com"]
+)
+def test_bad_contacts_are_refused(raw: object) -> None:
+    with pytest.raises(ValidationError):
+        normalise_contact(raw)
+
+
+def test_contacts_are_masked_for_logs() -> None:
+    assert mask_contact("0211234567") == "021***67"
+    assert mask_contact("mere@example.co.nz") == "m***@example.co.nz"
+
+
+def test_safety_words_match_whole_words_only(knowledge: Knowledge) -> None:
+    words = knowledge.safety_words
+    assert mentions_any("Mum has a medical alarm on the landline", words)
+    assert mentions_any("I don't feel SAFE... actually I'm not safe at home", words)
+    assert not mentions_any("my emergencies folder is full", words)  # "emergency" is not a word here
+    assert not mentions_any("can't top up", words)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("Yes, it's time-critical", True),
+        ("yes - job interview at 3", True),
+        ("No, it can wait", False),
+        ("nah", False),
+        ("maybe", None),
+    ],
+)
+def test_urgency_answers(text: str, answer: bool | None) -> None:
+    assert answer_is_urgent(text) is answer
+
+
+def test_need_is_cleaned_and_required() -> None:
+    assert check_need(" divert my calls\x00 ") == "divert my calls"
+    with pytest.raises(ValidationError):
+        check_need("  ")
+
+
+def escalate(session: Session, conversation: str, urgency: Urgency = Urgency.NORMAL, minutes: int = 0):  # type: ignore[no-untyped-def]
+    return create_escalation(
+        session,
+        conversation_id=conversation,
+        channel="rest",
+        contact="021 123 4567",
+        need="Divert my business calls today.",
+        urgency=urgency,
+        trigger="request_human",
+        now=NOW + timedelta(minutes=minutes),
+    )
+
+
+def test_one_open_escalation_per_conversation(session: Session) -> None:
+    first = escalate(session, "c1")
+    again = escalate(session, "c1")
+    assert first.created and not again.created and again.reference == first.reference
+    assert first.reference.startswith("ESC-10")
+    assert len(queue(session, now=NOW)) == 1
+
+
+def test_queue_puts_safety_first_then_time_critical_then_oldest(session: Session) -> None:
+    normal = escalate(session, "a", Urgency.NORMAL, 0)
+    urgent = escalate(session, "b", Urgency.TIME_CRITICAL, 1)
+    safety = escalate(session, "c", Urgency.SAFETY, 2)
+    assert (safety.ahead, urgent.ahead) == (0, 0)  # each counted when it was made
+    rows = queue(session, now=NOW + timedelta(minutes=5))
+    assert [r.reference for r in rows] == [safety.reference, urgent.reference, normal.reference]
+    assert [r.reference for r in queue(session, sort="oldest", now=NOW)] == [
+        normal.reference,
+        urgent.reference,
+        safety.reference,
+    ]
+    assert [r.reference for r in queue(session, urgency=Urgency.SAFETY, now=NOW)] == [safety.reference]
+    assert len(queue(session, older_than_minutes=4, now=NOW + timedelta(minutes=5))) == 2
+
+
+def test_staff_work_an_escalation(session: Session) -> None:
+    made = escalate(session, "c1")
+    agent = create_user(session, "tama", "correct horse battery", StaffRole.AGENT, NOW, actor="test")
+    escalation = get_escalation(session, int(made.reference[4:]) - 1000)
+    assign(session, escalation, agent, NOW)
+    assert escalation.status is EscalationStatus.IN_PROGRESS and escalation.assignee_id == agent.id
+    add_note(session, escalation, agent, "Called back; diverting now.", NOW)
+    set_status(session, escalation, EscalationStatus.RESOLVED, agent, NOW)
+    assert escalation.resolved_at == NOW
+    assert [n.kind for n in escalation.notes] == ["note", "status"]
+    assert escalate(session, "c1").created  # a resolved one does not block a new request
+    with pytest.raises(ValidationError):
+        add_note(session, escalation, agent, "   ", NOW)
+    with pytest.raises(NotFoundError):
+        get_escalation(session, 99999)
+
+
+def test_snapshot_keeps_transcript_intents_and_incident_state(session: Session, demo: int) -> None:
+    events = [
+        {
+            "event": "user",
+            "text": "I can't top up",
+            "timestamp": 1.0,
+            "parse_data": {"intent": {"name": "top_up"}, "entities": [{"entity": "service", "value": "top_up"}]},
+        },
+        {"event": "bot", "text": "Prepaid top-up is down", "timestamp": 2.0},
+        {"event": "action", "name": "action_listen"},
+    ]
+    snap = snapshot_of(events, read_overview(session, NOW))
+    assert [t["who"] for t in snap["transcript"]] == ["customer", "assistant"]
+    assert snap["transcript"][0]["intent"] == "top_up" and snap["transcript"][0]["entities"][0]["value"] == "top_up"
+    assert snap["incidents"] and "Prepaid top-up" in snap["incidents"][0]["affected"]
