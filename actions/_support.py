@@ -15,9 +15,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.conversation.answers import Context, Reply, notice_replies, stale_note
+from bot.conversation.answers import Context, Reply, notice_replies, single_offer, stale_note
 from bot.conversation.backend import Backend
 from bot.conversation.entities import normalise_service
+from bot.conversation.fit import as_stored, fit, is_short
 from bot.conversation.notify import take_pending
 from bot.core.errors import IncidentSourceError, KnowledgeError
 from bot.core.settings import Settings, load_settings
@@ -71,13 +72,24 @@ class IncidentStateMixin:
     def store(self) -> Backend:
         return self._store or default_store()
 
-    async def context(self) -> Context:
+    async def context(self, tracker: Tracker | None = None) -> Context:
         """Raises IncidentSourceError or KnowledgeError; callers answer with a fallback."""
         overview = await self.store.overview()
-        return Context(overview=overview, knowledge=self.knowledge.get(), tz=self.settings.tz, now=self.store.clock())
+        quoted = quoted_updates(tracker) if tracker is not None else []
+        return Context(
+            overview=overview,
+            knowledge=self.knowledge.get(),
+            tz=self.settings.tz,
+            now=self.store.clock(),
+            quoted=frozenset(quoted),
+        )
 
     async def respond(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, build: Callable[[Context], list[Reply]]
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        build: Callable[[Context], list[Reply]],
+        domain: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]] | None:
         """Send what `build` makes of the live state; None on a source error (the fallback was sent).
 
@@ -88,7 +100,7 @@ class IncidentStateMixin:
         """
         await self.pending_notices(dispatcher, tracker)
         try:
-            ctx = await self.context()
+            ctx = await self.context(tracker)
             replies = build(ctx) + stale_note(ctx)
         except (IncidentSourceError, KnowledgeError) as exc:
             source_unavailable(dispatcher, exc)
@@ -99,11 +111,12 @@ class IncidentStateMixin:
             replies = [Reply("utter_emergency_help", {"emergency": ctx.knowledge.emergency}), *replies]
         if urgency is not None:
             replies.append(Reply("utter_offer_escalation"))
-        send(dispatcher, replies)
+        replies = single_offer(replies)
+        events = quoted_events(tracker, replies) + send_for_channel(dispatcher, tracker, replies, domain)
         if urgency is None:
             # An earlier offer lapses once the conversation moves on.
-            return [SlotSet("offered_escalation", False)] if tracker.get_slot("offered_escalation") else []
-        events = [SlotSet("offered_escalation", True)]
+            return [*events, SlotSet("offered_escalation", False)] if tracker.get_slot("offered_escalation") else events
+        events.append(SlotSet("offered_escalation", True))
         if urgency is Urgency.SAFETY:
             events.append(SlotSet("escalation_urgency", Urgency.SAFETY.value))
         return events
@@ -122,13 +135,45 @@ class IncidentStateMixin:
         send(dispatcher, notice_replies(notices, settings.tz, store.clock()))
 
 
+def quoted_updates(tracker: Tracker) -> list[str]:
+    return [q for q in tracker.get_slot("quoted_updates") or () if isinstance(q, str)]
+
+
+def quoted_events(tracker: Tracker, replies: Iterable[Reply]) -> list[dict[str, Any]]:
+    """Remember the official updates quoted in full, so that the next answer refers to them."""
+    before = quoted_updates(tracker)
+    new = [r.quotes for r in replies if r.quotes and r.quotes not in before]
+    # The newest few suffice: only the updates currently in force are ever looked up.
+    return [SlotSet("quoted_updates", [*before, *new][-MAX_QUOTED:])] if new else []
+
+
+MAX_QUOTED = 20
+
+
+def send_for_channel(
+    dispatcher: CollectingDispatcher, tracker: Tracker, replies: list[Reply], domain: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """As written on the web; one short message on SMS, WhatsApp, Messenger and Telegram, with
+    the rest kept for MORE (bot.conversation.fit)."""
+    channel = tracker.get_latest_input_channel()
+    if domain is None or channel is None or not is_short(channel):
+        send(dispatcher, replies)
+        return [SlotSet("more_replies", None)] if tracker.get_slot("more_replies") else []
+    fitted = fit(domain.get("responses") or {}, replies, channel)
+    dispatcher.utter_message(text=fitted.text, buttons=fitted.buttons or None)
+    return [SlotSet("more_replies", as_stored(fitted.later) or None)]
+
+
 def send(dispatcher: CollectingDispatcher, replies: Iterable[Reply]) -> None:
     for reply in replies:
         dispatcher.utter_message(response=reply.response, buttons=reply.buttons or None, **reply.variables)
 
 
 def entity_values(tracker: Tracker, name: str) -> list[Any]:
-    return [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
+    """The values of entity `name` in the latest message, in the order they stand in the text."""
+    found = [e for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
+    found.sort(key=lambda e: e.get("start") if isinstance(e.get("start"), int) else 0)
+    return [e.get("value") for e in found]
 
 
 def named_service(tracker: Tracker) -> str | None:

@@ -22,7 +22,7 @@ class ActionOutageOverview(IncidentStateMixin, Action):
         key = named_service(tracker)
         # "Is email down?" names a service: answer about it rather than list everything.
         extra = await self.respond(
-            dispatcher, tracker, lambda ctx: service_answer(ctx, key) if key else outage_summary(ctx)
+            dispatcher, tracker, lambda ctx: service_answer(ctx, key) if key else outage_summary(ctx), domain
         )
         if extra is None:
             return []
@@ -37,7 +37,7 @@ class ActionEta(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         key = service_in_context(tracker)
-        extra = await self.respond(dispatcher, tracker, lambda ctx: eta_answer(ctx, key))
+        extra = await self.respond(dispatcher, tracker, lambda ctx: eta_answer(ctx, key), domain)
         if extra is None:
             return []
         return [SlotSet("service", key), *extra] if key else extra

@@ -18,4 +18,4 @@ class ActionSecurity(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        return await self.respond(dispatcher, tracker, security_answer) or []
+        return await self.respond(dispatcher, tracker, security_answer, domain) or []

@@ -9,8 +9,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, entity_values, latest_intent
-from bot.conversation.answers import Context, Reply, connectivity_answer, service_answer
-from bot.conversation.entities import service_for
+from bot.conversation.answers import Context, Reply, connectivity_answer, services_answer
+from bot.conversation.entities import services_for
 
 
 class ActionServiceStatus(IncidentStateMixin, Action):
@@ -21,13 +21,14 @@ class ActionServiceStatus(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         intent = latest_intent(tracker)
-        key = service_for(intent, entity_values(tracker, "service"))
+        keys = services_for(intent, entity_values(tracker, "service"))
         phone = next(iter(entity_values(tracker, "phone_number")), None) or tracker.get_slot("phone_number")
 
         def build(ctx: Context) -> list[Reply]:
-            if intent == "connectivity":
-                return connectivity_answer(ctx, key)
-            return service_answer(ctx, key or "mobile", phone_number=phone)
+            if intent == "connectivity" and len(keys) <= 1:
+                return connectivity_answer(ctx, keys[0] if keys else None)
+            return services_answer(ctx, keys or ["mobile"], phone_number=phone)
 
-        extra = await self.respond(dispatcher, tracker, build)
-        return [] if extra is None else [SlotSet("service", key), *extra]
+        extra = await self.respond(dispatcher, tracker, build, domain)
+        # The service in context is the last one named, for a follow-up such as "when?".
+        return [] if extra is None else [SlotSet("service", keys[-1] if keys else None), *extra]

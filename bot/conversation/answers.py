@@ -6,6 +6,7 @@ lives in the domain, the facts come from the store and the knowledge file.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.conversation.notify import NoticeView
 from bot.core.timefmt import format_when
 from bot.db.models import IncidentStatus, ServiceStatus, Urgency
-from bot.incidents.reads import IncidentView, Overview, ServiceState, StateKind
+from bot.incidents.reads import IncidentView, Overview, ServiceState, StateKind, UpdateView
 from bot.knowledge.catalogue import CONNECTIVITY_SERVICES, TOPIC_INTENTS
 from bot.knowledge.file import Knowledge
 from bot.people.escalations import Receipt
@@ -32,9 +33,15 @@ MARKERS = {
 # three ETA forms under each prefix. Tools that check the domain against the code use this.
 PATTERNED_RESPONSES = frozenset(
     {f"utter_service_{s.value}" for s in ServiceStatus if s.is_affected}
-    | {f"utter_eta{p}_{k}" for p in ("", "_service", "_incident") for k in ("known", "none", "none_no_next")}
+    | {f"utter_service_brief_{s.value}" for s in ServiceStatus if s.is_affected}
+    | {
+        f"utter_eta{p}_{k}"
+        for p in ("", "_service", "_incident")
+        for k in ("known", "none", "none_no_next", "none_overdue")
+    }
 )
-# Intents that are topics a customer could mean; small talk is never offered as a button.
+# The responses that offer a person; a reply carries at most one (single_offer).
+OFFERS = ("utter_compensation_offer", "utter_offer_escalation", "utter_offer_escalation_restored")
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,15 @@ class Reply:
     response: str
     variables: dict[str, str] = field(default_factory=dict)
     buttons: list[dict[str, str]] = field(default_factory=list)
+    # The official update this reply quotes in full (update_key), so that the conversation
+    # can refer to it next time instead of quoting it again.
+    quotes: str = ""
+
+
+def update_key(update: UpdateView) -> str:
+    """A short, stable name for one official update (its time and words), kept in a slot."""
+    digest = hashlib.sha256(f"{update.posted_at.isoformat()}|{update.message}".encode()).hexdigest()
+    return digest[:12]
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,8 @@ class Context:
     tz: ZoneInfo
     # The time of the question; differs from overview.as_of when the state is stale.
     now: datetime | None = None
+    # Keys (update_key) of the official updates this conversation has already been quoted.
+    quoted: frozenset[str] = frozenset()
 
     def when(self, moment: datetime) -> str:
         return format_when(moment, self.now or self.overview.as_of, self.tz)
@@ -59,17 +77,50 @@ class Context:
     def as_of(self) -> str:
         return self.when(self.overview.as_of)
 
+    @property
+    def moment(self) -> datetime:
+        return self.now or self.overview.as_of
+
+    def overdue(self, incident: IncidentView) -> bool:
+        """The promised next update's time has passed without an update (an update replaces it)."""
+        return incident.next_update_at is not None and incident.next_update_at < self.moment
+
 
 def _bullets(lines: Sequence[str]) -> str:
     return "\n".join(f"• {line}" for line in lines)
 
 
+def _overdue_variables(ctx: Context, incident: IncidentView) -> dict[str, str]:
+    assert incident.next_update_at is not None
+    latest = incident.latest_update.posted_at if incident.latest_update else incident.started_at
+    return {"next_update_time": ctx.when(incident.next_update_at), "latest_time": ctx.when(latest)}
+
+
 def _eta_replies(ctx: Context, incident: IncidentView, prefix: str = "utter_eta") -> list[Reply]:
+    """The ETA or its absence, and the next update: promised, overdue (said openly), or none."""
+    overdue = ctx.overdue(incident)
     if incident.eta is not None:
-        return [Reply(f"{prefix}_known", {"eta_time": ctx.when(incident.eta)})]
+        replies = [Reply(f"{prefix}_known", {"eta_time": ctx.when(incident.eta)})]
+        if overdue:
+            replies.append(Reply("utter_update_overdue", _overdue_variables(ctx, incident)))
+        return replies
+    if overdue:
+        return [Reply(f"{prefix}_none_overdue", _overdue_variables(ctx, incident))]
     if incident.next_update_at is not None:
         return [Reply(f"{prefix}_none", {"next_update_time": ctx.when(incident.next_update_at)})]
     return [Reply(f"{prefix}_none_no_next")]
+
+
+def _update_reply(ctx: Context, update: UpdateView) -> Reply:
+    """The official update in full the first time this conversation sees it; after that, a pointer."""
+    key = update_key(update)
+    if key in ctx.quoted:
+        return Reply("utter_update_unchanged", {"update_time": ctx.when(update.posted_at)})
+    return Reply(
+        "utter_latest_update",
+        {"update_time": ctx.when(update.posted_at), "update_message": update.message},
+        quotes=key,
+    )
 
 
 def dialable(number: object) -> str | None:
@@ -92,7 +143,8 @@ def _workaround_replies(ctx: Context, key: str, phone_number: str | None = None)
     unconfirmed = [fill(s.text) for s in steps if not s.confirmed]
     replies = []
     if confirmed:
-        replies.append(Reply("utter_workarounds_confirmed", {"steps": _bullets(confirmed)}))
+        # first_step: the one a short channel has room for (bot.conversation.fit).
+        replies.append(Reply("utter_workarounds_confirmed", {"steps": _bullets(confirmed), "first_step": confirmed[0]}))
     if unconfirmed:
         replies.append(Reply("utter_workarounds_unconfirmed", {"steps": _bullets(unconfirmed)}))
     return replies or [Reply("utter_no_workaround")]
@@ -102,7 +154,7 @@ def service_answer(ctx: Context, key: str, phone_number: str | None = None) -> l
     """What a customer asking about one service needs: state, latest update, ETA, workaround."""
     state = ctx.overview.service(key)
     info = ctx.knowledge.service(key)
-    base = {"service_name": state.name, "as_of": ctx.as_of}
+    base = {"service_name": state.name, "is_are": info.is_are, "as_of": ctx.as_of}
     incident = state.incident
     if state.kind is StateKind.AFFECTED and incident is not None:
         replies = [
@@ -112,12 +164,7 @@ def service_answer(ctx: Context, key: str, phone_number: str | None = None) -> l
             )
         ]
         if state.update is not None:
-            replies.append(
-                Reply(
-                    "utter_latest_update",
-                    {"update_time": ctx.when(state.update.posted_at), "update_message": state.update.message},
-                )
-            )
+            replies.append(_update_reply(ctx, state.update))
         return replies + _eta_replies(ctx, incident) + _workaround_replies(ctx, key, phone_number)
     if state.kind is StateKind.RESTORED and state.update is not None:
         return [
@@ -199,12 +246,7 @@ def outage_summary(ctx: Context) -> list[Reply]:
         )
     ]
     if top.latest_update is not None:
-        replies.append(
-            Reply(
-                "utter_latest_update",
-                {"update_time": ctx.when(top.latest_update.posted_at), "update_message": top.latest_update.message},
-            )
-        )
+        replies.append(_update_reply(ctx, top.latest_update))
     replies += _eta_replies(ctx, top)
     for other in ov.incidents[1:]:
         replies.append(Reply("utter_other_incident", {"incident_title": other.title, "update_message": other.message}))
@@ -342,3 +384,57 @@ def clarify(ranking: Sequence[Mapping[str, Any]], fallbacks_in_a_row: int, title
 def stale_note(ctx: Context) -> list[Reply]:
     """When a source is failing: say how old the state is and that it may have changed."""
     return [Reply("utter_state_stale", {"as_of": ctx.as_of})] if ctx.overview.stale else []
+
+
+def services_answer(ctx: Context, keys: Sequence[str], phone_number: str | None = None) -> list[Reply]:
+    """Every service a message names. One service: its full answer. Several: one line of state
+    each, the official update and ETA once per incident (once in all when they share one), and
+    each affected service's confirmed workarounds."""
+    if len(keys) == 1:
+        return service_answer(ctx, keys[0], phone_number)
+    replies: list[Reply] = []
+    incidents: dict[int, tuple[IncidentView, UpdateView | None]] = {}
+    for key in keys:
+        state = ctx.overview.service(key)
+        info = ctx.knowledge.service(key)
+        base = {"service_name": state.name, "is_are": info.is_are}
+        if state.kind is StateKind.AFFECTED:
+            replies.append(Reply(f"utter_service_brief_{state.status.value}", base))
+            if state.incident is not None:
+                incidents.setdefault(state.incident.id, (state.incident, state.update))
+        else:
+            replies.append(Reply("utter_service_brief_working", {**base, "normal_way": info.normal_way}))
+    shared = len(incidents) == 1
+    for incident, update in incidents.values():
+        variables = {"incident_title": incident.title, "since": ctx.when(incident.started_at)}
+        replies.append(Reply("utter_services_incident" if shared else "utter_services_incident_each", variables))
+        if update is not None:
+            replies.append(_update_reply(ctx, update))
+        replies += _eta_replies(ctx, incident)
+    for key in keys:
+        state = ctx.overview.service(key)
+        if state.kind is StateKind.AFFECTED:
+            steps = [s.text for s in ctx.knowledge.service(key).workarounds if s.confirmed]
+            if steps:
+                fill = {"service_name": state.name, "steps": _bullets(steps), "first_step": steps[0]}
+                replies.append(Reply("utter_workarounds_for", fill))
+    replies.append(Reply("utter_checked", {"as_of": ctx.as_of}))
+    return replies
+
+
+def still_broken_answer(ctx: Context, key: str) -> list[Reply]:
+    """A customer says a service still fails for them. If it is still affected, its answer; if
+    it is back for everyone, what to try (from the knowledge file) and the offer of a person."""
+    state = ctx.overview.service(key)
+    if state.kind is StateKind.AFFECTED:
+        return service_answer(ctx, key)
+    info = ctx.knowledge.service(key)
+    steps = [*info.troubleshooting, info.normal_way]
+    variables = {"service_name": state.name, "is_are": info.is_are, "steps": _bullets(steps), "as_of": ctx.as_of}
+    return [Reply("utter_still_broken_after_restore", variables), Reply("utter_offer_escalation_restored")]
+
+
+def single_offer(replies: Sequence[Reply]) -> list[Reply]:
+    """At most one offer of a person per reply: the last one made (the more specific)."""
+    offers = [i for i, r in enumerate(replies) if r.response in OFFERS]
+    return [r for i, r in enumerate(replies) if r.response not in OFFERS or i == offers[-1]]

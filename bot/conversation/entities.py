@@ -22,15 +22,17 @@ def normalise_service(value: object) -> str | None:
     return _LOOKUP.get(text)
 
 
-def service_for(intent: str | None, entity_values: list[object]) -> str | None:
-    """The service a message is about: the entity if it names one, else the intent's own service.
+def services_for(intent: str | None, entity_values: list[object]) -> list[str]:
+    """Every service a message is about, in the order named, each once ("can't top up and can't
+    log in either" is about top-up and the account).
 
-    A service intent wins over a stray entity ("top up my mobile" is about top-up); the
-    connectivity intent takes its service from the entity.
+    A service intent's own service comes first. Beside it, "mobile" is left out: its words
+    (phone, calls, texts) name the device more often than the service ("top up my phone").
     """
-    entities = [k for k in (normalise_service(v) for v in entity_values) if k]
+    named = list(dict.fromkeys(k for k in (normalise_service(v) for v in entity_values) if k))
     if intent in INTENT_SERVICE:
-        return INTENT_SERVICE[intent]
-    if intent == CONNECTIVITY:
-        return next((k for k in entities if k in CONNECTIVITY_SERVICES), None)
-    return entities[0] if entities else None
+        own = INTENT_SERVICE[intent]
+        return [own, *(k for k in named if k not in (own, "mobile"))]
+    if intent == CONNECTIVITY and not any(k in CONNECTIVITY_SERVICES for k in named):
+        return []
+    return named

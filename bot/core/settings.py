@@ -50,6 +50,10 @@ class Settings:
     action_server_token: str = ""
     # Shared state between several web processes (the chat's rate limits); None: per process.
     redis_url: str | None = None
+    # More reports than this that a restored service still fails, within the window, flag the
+    # service for operators on the console's incidents page.
+    restore_report_limit: int = 5
+    restore_report_window: float = 3600.0  # seconds
 
     @property
     def tz(self) -> ZoneInfo:
@@ -79,6 +83,17 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
         raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigurationError(f"{name} must be between {low:g} and {high:g} seconds, got {value:g}")
+    return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
     return value
 
 
@@ -170,4 +185,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         chat_secret=chat_secret,
         action_server_token=action_server_token,
         redis_url=redis_url,
+        restore_report_limit=_whole(env, "RESTORE_REPORT_LIMIT", 5, 0, 1_000_000),
+        restore_report_window=60.0 * _whole(env, "RESTORE_REPORT_WINDOW_MINUTES", 60, 1, 7 * 24 * 60),
     )

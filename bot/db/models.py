@@ -355,3 +355,16 @@ class NluLabel(Base):
     predicted: Mapped[str | None] = mapped_column(String(64), default=None)
     labelled_by: Mapped[str] = mapped_column(String(120))
     labelled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RestoreReport(Base):
+    """A customer saying a service the store marks restored still fails for them. Many of these
+    soon after a fix mean the fix did not fully work; the console counts them per service."""
+
+    __tablename__ = "restore_report"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_key: Mapped[str] = mapped_column(String(32), index=True)
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(32))
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

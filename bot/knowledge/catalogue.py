@@ -72,6 +72,8 @@ TOPIC_INTENTS = (
     "compensation",
     "request_human",
     "notify_me",
+    "still_broken",
+    "more",
 )
 SMALL_TALK_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope")
 # Every intent a customer's message can have: the domain's, without the notifier's EXTERNAL_ trigger.

@@ -33,6 +33,14 @@ class ServiceInfo:
     group: str
     normal_way: str
     workarounds: tuple[Workaround, ...]
+    # "Bill payments are", "Voicemail is": the name's grammatical number, from the file.
+    plural: bool = False
+    # What a customer can try when the service is back for everyone but not for them.
+    troubleshooting: tuple[str, ...] = ()
+
+    @property
+    def is_are(self) -> str:
+        return "are" if self.plural else "is"
 
 
 @dataclass(frozen=True)
@@ -90,12 +98,21 @@ def parse_knowledge(data: Any) -> Knowledge:
             if not isinstance(step, dict) or not isinstance(step.get("confirmed"), bool):
                 raise KnowledgeError(f"{where}.workarounds[{i}] needs 'text' and 'confirmed: true|false'")
             steps.append(Workaround(_text(step.get("text"), f"{where}.workarounds[{i}].text"), step["confirmed"]))
+        plural = entry.get("plural", False)
+        if not isinstance(plural, bool):
+            raise KnowledgeError(f"{where}.plural must be true or false")
+        raw_checks = entry.get("troubleshooting") or []
+        if not isinstance(raw_checks, list):
+            raise KnowledgeError(f"{where}.troubleshooting must be a list")
+        checks = tuple(_text(c, f"{where}.troubleshooting[{i}]") for i, c in enumerate(raw_checks))
         services[key] = ServiceInfo(
             key=key,
             name=_text(entry.get("name"), f"{where}.name"),
             group=group,
             normal_way=_text(entry.get("normal_way"), f"{where}.normal_way"),
             workarounds=tuple(steps),
+            plural=plural,
+            troubleshooting=checks,
         )
     escalation = data.get("escalation") or {}
     if not isinstance(escalation, dict):

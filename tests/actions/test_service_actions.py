@@ -33,7 +33,8 @@ async def test_top_up_sends_outage_update_eta_and_workarounds(
     events = await ActionServiceStatus(**state).run(d, tracker("top_up", "I can't top up my phone"), domain)
     assert sent(d)[:3] == ["utter_service_major_outage", "utter_latest_update", "utter_eta_none"]
     assert d.messages[0]["service_name"] == "Prepaid top-up"
-    assert events == [SlotSet("service", "top_up")]
+    assert events[0] == SlotSet("service", "top_up")
+    assert [e["name"] for e in events[1:]] == ["quoted_updates"]  # the update quoted is remembered
 
 
 async def test_call_diversion_uses_the_number_given(

@@ -148,7 +148,8 @@ def test_status_page_drives_answers_and_its_faults_give_last_known_state(
 
             for fault in ("500", "malformed", "huge", "timeout"):
                 page.fault(fault)
-                reply = eventually(reply_containing(assistant, me, "is roaming working?", STALE))
+                # A new conversation per try: one that has seen the update is only pointed to it.
+                reply = eventually(lambda: reply_containing(assistant, sender(), "is roaming working?", STALE)())
                 assert "Roaming is down" in reply and "a fix is being deployed" in reply, fault
                 health = httpx.get(f"{servers.web_url}/health", timeout=10).json()
                 assert health["status"] == "degraded" and health["sources"]["statuspage"]["ok"] is False

@@ -212,6 +212,55 @@ def test_twilio_answers_signed_sms_and_refuses_others(social: tuple[str, Provide
     wait_for_text(provider, "twilio", ANSWER)
 
 
+def send_sms(base: str, number: str, text: str) -> None:
+    url = f"{base}/webhooks/twilio/webhook"
+    params = {"From": number, "To": "+6421000000", "Body": text, "MessageSid": "SM" + uuid.uuid4().hex[:32]}
+    signed = httpx.post(url, data=params, headers={"X-Twilio-Signature": twilio_signature(url, params)}, timeout=60)
+    assert signed.status_code in (200, 204)
+
+
+def sms_to(provider: Provider, number: str) -> list[str]:
+    return [str(d.get("Body", "")) for k, d in provider.sent if k == "twilio" and d.get("To") == number]
+
+
+def test_an_sms_answer_is_one_message_of_at_most_320_characters_and_more_sends_the_rest(
+    social: tuple[str, Provider],
+) -> None:
+    """What Rasa's Twilio connector really posts to Twilio's API, per message."""
+    base, provider = social
+    number = f"+6421{uuid.uuid4().int % 10**7:07d}"
+    send_sms(base, number, "I can't top up my phone")
+    wait_for_text(provider, "twilio", "Reply MORE for details.")
+    (answer,) = sms_to(provider, number)
+    assert answer.startswith(ANSWER) and len(answer) <= 320, answer
+    assert "Latest update" in answer and "next update by" in answer, answer
+    send_sms(base, number, "MORE")
+    wait_for_text(provider, "twilio", "Teams are still working to restore top-ups")
+    rest = sms_to(provider, number)[1:]
+    assert len(rest) >= 2 and all(len(body) <= 1600 for body in rest), rest  # Twilio's own limit per message
+
+
+def test_whatsapp_through_twilio_gets_the_same_short_answer(social: tuple[str, Provider]) -> None:
+    base, provider = social
+    number = f"whatsapp:+6421{uuid.uuid4().int % 10**7:07d}"
+    send_sms(base, number, "is roaming working?")
+    wait_for_text(provider, "twilio", "Roaming is down")
+    (answer,) = [b for b in sms_to(provider, number) if b.startswith("Roaming")]
+    assert len(answer) <= 320 and answer.endswith("Reply MORE for details."), answer
+
+
+def test_telegram_gets_a_short_answer_with_a_more_details_button(social: tuple[str, Provider]) -> None:
+    base, provider = social
+    chat, update = telegram_update("is roaming working?")
+    url = f"{base}/webhooks/telegram/webhook"
+    ok = httpx.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}, timeout=60)
+    assert ok.status_code == 200
+    wait_for_text(provider, "telegram", "Want the details?")
+    (sent,) = [d for k, d in provider.sent if k == "telegram" and int(d.get("chat_id", 0) or 0) == chat]
+    assert str(sent["text"]).startswith("Roaming is down") and len(str(sent["text"])) <= 640, sent
+    assert "More details" in str(sent.get("reply_markup")) and "/more" in str(sent.get("reply_markup")), sent
+
+
 # --- bounded fuzz: correctly signed but malformed webhooks ------------------------------------
 
 ids = st.one_of(

@@ -302,3 +302,59 @@ def test_out_of_range_ids_get_4xx_and_the_connection_lives_on(
     if path.startswith("/console?"):
         assert "Unknown filter value" in response.text
     assert client.get("/console").status_code == 200
+
+
+def test_the_update_form_sets_the_eta_and_promises_the_next_update(console: str, engine: Engine, demo: int) -> None:
+    """Times are typed in the assistant's time zone (Pacific/Auckland: 25 Nov 14:30 is 01:30 UTC)."""
+    admin = login(console, "admin")
+    token = csrf_of(admin.get("/console/incidents").text)
+    posted = admin.post(
+        f"/console/incidents/{demo}/update",
+        data={
+            "csrf": token,
+            "message": "Fix in testing.",
+            "eta": "2026-11-25T18:00",
+            "next_update": "2026-11-25T15:30",
+        },
+    )
+    assert posted.status_code == 303 and "err=1" not in posted.headers["location"]
+    with make_session_factory(engine)() as s:
+        incident = s.get(Incident, demo)
+        assert incident is not None and incident.eta is not None and incident.next_update_at is not None
+        assert incident.eta.isoformat() == "2026-11-25T05:00:00+00:00"
+        assert incident.next_update_at.isoformat() == "2026-11-25T02:30:00+00:00"
+    cleared = admin.post(
+        f"/console/incidents/{demo}/update", data={"csrf": token, "message": "No time.", "clear_eta": "1"}
+    )
+    assert cleared.status_code == 303
+    with make_session_factory(engine)() as s:
+        incident = s.get(Incident, demo)
+        assert incident is not None and incident.eta is None and incident.next_update_at is None
+    bad = admin.post(f"/console/incidents/{demo}/update", data={"csrf": token, "message": "x", "eta": "tomorrowish"})
+    assert bad.status_code == 422 and "the ETA is not a date and time" in bad.text
+    past = admin.post(
+        f"/console/incidents/{demo}/update", data={"csrf": token, "message": "x", "eta": "2026-11-20T09:00"}
+    )
+    assert past.status_code == 422 and "eta is in the past" in past.text
+
+
+def test_incidents_page_shows_an_overdue_update_and_services_failing_after_restore(
+    console: str, engine: Engine, demo: int
+) -> None:
+    from datetime import timedelta
+
+    from bot.incidents.reports import report_still_broken
+
+    with make_session_factory(engine).begin() as s:
+        incident = s.get(Incident, demo)
+        assert incident is not None
+        incident.next_update_at = NOW - timedelta(minutes=40)
+        for n in range(6):  # one more than the default limit of 5 an hour
+            report_still_broken(s, f"c{n}", "webchat", "voicemail", NOW - timedelta(minutes=n))
+        report_still_broken(s, "c0", "webchat", "voicemail", NOW)  # the same customer again: not counted
+    admin = login(console, "admin")
+    page = admin.get("/console/incidents").text
+    assert "is overdue" in page and "40 minutes ago" in page
+    assert "Voicemail: 6 customers say it still fails after restore in the last 60 minutes" in page
+    overview = admin.get("/console/overview").text
+    assert "Reports after restore" in overview and "<td>Voicemail</td><td>6</td>" in overview

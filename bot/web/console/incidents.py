@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Annotated, TypeVar
 
@@ -11,10 +12,10 @@ from sqlalchemy import select
 
 from bot.core.errors import ValidationError
 from bot.db.models import Impact, Incident, IncidentStatus, Service, ServiceStatus
-from bot.incidents import writes
+from bot.incidents import reports, writes
 from bot.people.staff import console_actor
 from bot.web.console.pages import Admin, CsrfChecked, back, page
-from bot.web.deps import Context, Db, RowId
+from bot.web.deps import Context, Db, RowId, WebContext
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 E = TypeVar("E", bound=Enum)
@@ -27,17 +28,35 @@ def _choice(enum: type[E], value: str, what: str) -> E:
         raise ValidationError(f"unknown {what} {value!r}") from None
 
 
+def _local_time(value: str, what: str, ctx: WebContext) -> datetime | None:
+    """A time typed into the form (the browser's datetime-local, in the assistant's time zone)."""
+    if not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError(f"{what} is not a date and time") from None
+    return moment.replace(tzinfo=ctx.settings.tz) if moment.tzinfo is None else moment
+
+
 @router.get("/incidents")
 def incidents_page(request: Request, session: Db, ctx: Context, state: Admin) -> HTMLResponse:
     active = list(
         session.scalars(select(Incident).where(Incident.status != IncidentStatus.RESOLVED).order_by(Incident.id))
     )
     services = [(s.key, s.name) for s in session.scalars(select(Service).order_by(Service.position))]
+    now = ctx.clock()
+    window = timedelta(seconds=ctx.settings.restore_report_window)
     return page(
         request,
         ctx,
         "incidents.html",
         state,
+        now=now,
+        overdue={i.id for i in active if i.next_update_at is not None and i.next_update_at < now},
+        flagged=reports.flagged(session, now, ctx.settings.restore_report_limit, window),
+        report_limit=ctx.settings.restore_report_limit,
+        report_window_minutes=int(window.total_seconds() // 60),
         active=active,
         services=services,
         service_statuses=[s.value for s in ServiceStatus],
@@ -80,10 +99,21 @@ def update_incident(
     _csrf: CsrfChecked,
     message: Annotated[str, Form(max_length=5000)],
     status: Annotated[str, Form(max_length=20)] = "",
+    eta: Annotated[str, Form(max_length=40)] = "",
+    next_update: Annotated[str, Form(max_length=40)] = "",
+    clear_eta: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
-    status_value = _choice(IncidentStatus, status, "status") if status else None
+    """An update may also set the ETA (or clear it) and promise the next update's time, as the API can."""
     writes.post_update(
-        session, incident_id, message=message, now=ctx.clock(), status=status_value, actor=console_actor(state[0])
+        session,
+        incident_id,
+        message=message,
+        now=ctx.clock(),
+        status=_choice(IncidentStatus, status, "status") if status else None,
+        eta=_local_time(eta, "the ETA", ctx),
+        next_update_at=_local_time(next_update, "the next update time", ctx),
+        clear_eta=bool(clear_eta),
+        actor=console_actor(state[0]),
     )
     return back("/console/incidents", "Update posted.")
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.errors import ConversationStoreError
 from bot.db.models import Escalation
+from bot.incidents import reports
 from bot.knowledge.catalogue import INTENT_SERVICE
 from bot.rasa_api import user_messages_since
 from bot.web.console.pages import Staff, page
@@ -24,8 +25,10 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 @router.get("/overview")
 def overview(request: Request, session: Db, ctx: Context, state: Staff, hours: int = 24) -> HTMLResponse:
     hours = max(1, min(hours, 24 * 14))
-    stats = conversation_stats(ctx.tracker_store, session, ctx.clock(), hours)
-    return page(request, ctx, "overview.html", state, stats=stats, hours=hours)
+    now = ctx.clock()
+    stats = conversation_stats(ctx.tracker_store, session, now, hours)
+    restore_reports = reports.report_counts(session, now - timedelta(hours=hours))
+    return page(request, ctx, "overview.html", state, stats=stats, hours=hours, restore_reports=restore_reports)
 
 
 def conversation_stats(tracker_store: Engine, session: Session, now: datetime, hours: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.answers import (
     Context,
+    Reply,
     clarify,
     compensation_answer,
     connectivity_answer,
@@ -23,6 +24,10 @@ from bot.conversation.answers import (
     outage_summary,
     security_answer,
     service_answer,
+    services_answer,
+    single_offer,
+    still_broken_answer,
+    update_key,
 )
 from bot.conversation.notify import NoticeView
 from bot.db.models import Impact, Incident, IncidentStatus, ServiceStatus
@@ -246,3 +251,119 @@ def test_consecutive_fallbacks_counts_only_the_latest_run() -> None:
     assert consecutive_fallbacks(["nlu_fallback", "top_up", "nlu_fallback", "nlu_fallback"]) == 2
     assert consecutive_fallbacks(["nlu_fallback", "greet"]) == 0
     assert consecutive_fallbacks([]) == 0
+
+
+# --- several services, repeats, grammar, overdue updates, "fixed but not for me" -----------------
+
+
+def test_two_services_of_one_incident_get_a_line_each_and_the_update_once(ctx: Context) -> None:
+    replies = services_answer(ctx, ["top_up", "account"])
+    assert names(replies) == [
+        "utter_service_brief_major_outage",
+        "utter_service_brief_major_outage",
+        "utter_services_incident",
+        "utter_latest_update",
+        "utter_eta_none",
+        "utter_workarounds_for",
+        "utter_workarounds_for",
+        "utter_checked",
+    ]
+    assert [r.variables["service_name"] for r in replies[:2]] == [
+        "Prepaid top-up",
+        "Website and app login (My Account)",
+    ]
+    assert "*100*" not in replies[5].variables["steps"]  # only confirmed workarounds in the short form
+
+
+def test_a_working_service_beside_a_broken_one_says_it_works(ctx: Context) -> None:
+    replies = services_answer(ctx, ["top_up", "broadband"])
+    assert names(replies)[:2] == ["utter_service_brief_major_outage", "utter_service_brief_working"]
+    assert names(replies).count("utter_latest_update") == 1
+
+
+def test_one_service_named_gets_the_full_answer(ctx: Context) -> None:
+    assert names(services_answer(ctx, ["top_up"])) == names(service_answer(ctx, "top_up"))
+
+
+def test_an_update_already_quoted_is_referred_to_not_quoted_again(ctx: Context) -> None:
+    first = service_answer(ctx, "top_up")
+    (quoted,) = [r.quotes for r in first if r.quotes]
+    again = service_answer(Context(ctx.overview, ctx.knowledge, ctx.tz, quoted=frozenset({quoted})), "roaming")
+    assert "utter_latest_update" not in names(again)
+    (unchanged,) = [r for r in again if r.response == "utter_update_unchanged"]
+    assert unchanged.variables == {"update_time": first[1].variables["update_time"]}
+
+
+def test_a_new_update_is_quoted_in_full(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    before = service_answer(fresh(session, knowledge, now, tz), "top_up")
+    seen = frozenset(r.quotes for r in before if r.quotes)
+    post_update(session, demo, message="Top-ups are coming back.", now=now, actor="test")
+    ctx = fresh(session, knowledge, now, tz)
+    after = service_answer(Context(ctx.overview, knowledge, tz, quoted=seen), "top_up")
+    assert [r.variables["update_message"] for r in after if r.response == "utter_latest_update"] == [
+        "Top-ups are coming back."
+    ]
+
+
+def test_update_keys_differ_by_time_and_words(ctx: Context) -> None:
+    update = ctx.overview.service("top_up").update
+    assert update is not None
+    assert update_key(update) == update_key(update) and len(update_key(update)) == 12
+
+
+def test_plural_service_names_take_are(ctx: Context) -> None:
+    (state, *_) = service_answer(ctx, "billing")
+    assert state.response == "utter_service_partial_outage"
+    assert state.variables["service_name"] == "Bill payments" and state.variables["is_are"] == "are"
+    assert service_answer(ctx, "top_up")[0].variables["is_are"] == "is"
+
+
+def test_an_overdue_update_is_called_out_with_the_latest_time(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    later = now + timedelta(hours=3)  # the scenario promised the next update within two hours
+    ctx = Context(read_overview(session, later), knowledge, tz, now=later)
+    replies = service_answer(ctx, "top_up")
+    (overdue,) = [r for r in replies if r.response == "utter_eta_none_overdue"]
+    assert overdue.variables["next_update_time"].startswith("4:30 pm today, 1 hour ago")
+    assert overdue.variables["latest_time"].startswith("1:50 pm today")
+    assert "utter_eta_none" not in names(replies)
+    assert "utter_eta_incident_none_overdue" in names(eta_answer(ctx, None))
+
+
+def test_an_overdue_update_is_called_out_even_with_an_eta(
+    session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    post_update(
+        session,
+        demo,
+        message="Fix tonight.",
+        now=now,
+        eta=now + timedelta(hours=8),
+        next_update_at=now + timedelta(hours=1),
+        actor="test",
+    )
+    session.commit()
+    later = now + timedelta(hours=2)
+    ctx = Context(read_overview(session, later), knowledge, tz, now=later)
+    assert names(service_answer(ctx, "top_up"))[2:4] == ["utter_eta_known", "utter_update_overdue"]
+
+
+def test_fixed_but_not_for_me_gets_troubleshooting_and_a_person(ctx: Context, knowledge: Knowledge) -> None:
+    replies = still_broken_answer(ctx, "voicemail")  # restored in the demo
+    assert names(replies) == ["utter_still_broken_after_restore", "utter_offer_escalation_restored"]
+    steps = replies[0].variables["steps"]
+    assert all(s in steps for s in knowledge.service("voicemail").troubleshooting)
+    assert knowledge.service("voicemail").normal_way in steps
+
+
+def test_still_broken_while_affected_gets_the_service_answer(ctx: Context) -> None:
+    assert names(still_broken_answer(ctx, "top_up")) == names(service_answer(ctx, "top_up"))
+
+
+def test_a_reply_never_offers_a_person_twice() -> None:
+    replies = [Reply("utter_compensation_policy"), Reply("utter_compensation_offer"), Reply("utter_offer_escalation")]
+    assert names(single_offer(replies)) == ["utter_compensation_policy", "utter_offer_escalation"]
+    assert names(single_offer(replies[:2])) == ["utter_compensation_policy", "utter_compensation_offer"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.conversation.entities import normalise_service, service_for
+from bot.conversation.entities import normalise_service, services_for
 
 
 @pytest.mark.parametrize(
@@ -30,14 +30,20 @@ def test_junk_is_none(value: object) -> None:
 
 
 def test_service_intent_wins_over_stray_entity() -> None:
-    assert service_for("top_up", ["mobile"]) == "top_up"
+    assert services_for("top_up", ["mobile"]) == ["top_up"]
 
 
 def test_connectivity_takes_its_service_from_the_entity() -> None:
-    assert service_for("connectivity", ["broadband"]) == "broadband"
-    assert service_for("connectivity", ["email"]) is None
-    assert service_for("connectivity", []) is None
+    assert services_for("connectivity", ["broadband"]) == ["broadband"]
+    assert services_for("connectivity", ["email"]) == []
+    assert services_for("connectivity", []) == []
 
 
-def test_other_intents_use_the_first_named_service() -> None:
-    assert service_for("ask_eta", ["nonsense", "roaming"]) == "roaming"
+def test_other_intents_use_the_named_services() -> None:
+    assert services_for("ask_eta", ["nonsense", "roaming"]) == ["roaming"]
+
+
+def test_every_named_service_is_answered_in_the_order_named_each_once() -> None:
+    assert services_for("top_up", ["top up", "log in"]) == ["top_up", "account"]
+    assert services_for("check_outage", ["voicemail", "email", "voice mail"]) == ["voicemail", "email"]
+    assert services_for("account_access", ["top-up", "my account"]) == ["account", "top_up"]

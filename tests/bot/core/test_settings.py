@@ -37,6 +37,9 @@ def test_environment_beats_dotenv(tmp_path: Path) -> None:
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
         ({"LOCK_STORE": "memcached"}, "LOCK_STORE"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"RESTORE_REPORT_LIMIT": "many"}, "RESTORE_REPORT_LIMIT"),
+        ({"RESTORE_REPORT_LIMIT": "-1"}, "RESTORE_REPORT_LIMIT"),
+        ({"RESTORE_REPORT_WINDOW_MINUTES": "0"}, "RESTORE_REPORT_WINDOW_MINUTES"),
     ],
 )
 def test_bad_values_fail_fast(env: dict[str, str], message: str) -> None:
@@ -126,3 +129,8 @@ def test_redis_is_optional_and_taken_as_given() -> None:
     assert load_settings({}, dotenv_path=NO_FILE).redis_url is None
     url = "redis://cache.internal:6379/0"
     assert load_settings({"REDIS_URL": url}, dotenv_path=NO_FILE).redis_url == url
+
+
+def test_the_restore_report_window_is_read_in_minutes() -> None:
+    settings = load_settings({"RESTORE_REPORT_LIMIT": "3", "RESTORE_REPORT_WINDOW_MINUTES": "30"}, dotenv_path=NO_FILE)
+    assert (settings.restore_report_limit, settings.restore_report_window) == (3, 1800.0)

@@ -389,3 +389,13 @@ def test_a_poll_that_changes_the_store_is_audited_and_one_that_changes_nothing_i
     assert not apply_snapshot(session, snap, mapping, NOW, actor="statuspage poll")
     (entry,) = audit_trail(session)
     assert entry.actor == "statuspage poll" and entry.action == "statuspage_sync"
+
+
+def test_the_status_page_never_invents_a_next_update_time(catalogue: Session, mapping: ComponentMap) -> None:
+    """Statuspage's format has no "next update by" field, so the store holds none for its incidents."""
+    first = page_incident(
+        "identified", [("u1", "identified", "Fix in progress.", "2026-11-25T00:00:00Z")], {"Roaming": "major_outage"}
+    )
+    apply_snapshot(catalogue, parse_summary(summary([first], {"Roaming": "major_outage"})), mapping, NOW, actor="t")
+    local = catalogue.scalars(select(Incident).where(Incident.source == "statuspage")).one()
+    assert local.next_update_at is None and local.eta is None

@@ -1,0 +1,57 @@
+"""still_broken: "you say it's fixed, but it still doesn't work for me"."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions._support import IncidentStateMixin, entity_values, latest_intent, service_in_context
+from bot.conversation.answers import Context, Reply, still_broken_answer
+from bot.conversation.entities import services_for
+from bot.core.errors import IncidentSourceError
+from bot.incidents.reads import StateKind
+from bot.incidents.reports import report_still_broken
+
+logger = logging.getLogger(__name__)
+# What the escalation form records as the reason when the customer takes up the offer.
+REASON = "still failing after restore"
+
+
+class ActionStillBroken(IncidentStateMixin, Action):
+    """Troubleshooting from the knowledge file and the offer of a person for a service that is back
+    for everyone else; the service's answer if it is still affected. Each report is counted."""
+
+    def name(self) -> str:
+        return "action_still_broken"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        named = services_for(latest_intent(tracker), entity_values(tracker, "service"))
+        key = named[-1] if named else service_in_context(tracker)
+        if key is None:
+            dispatcher.utter_message(response="utter_still_broken_which")
+            return []
+        restored: list[bool] = []
+
+        def build(ctx: Context) -> list[Reply]:
+            restored.append(ctx.overview.service(key).kind is not StateKind.AFFECTED)
+            return still_broken_answer(ctx, key)
+
+        extra = await self.respond(dispatcher, tracker, build, domain)
+        if extra is None:
+            return []
+        events = [SlotSet("service", key), *extra]
+        if not restored or not restored[0]:
+            return events
+        channel = tracker.get_latest_input_channel() or "unknown"
+        now = self.store.clock()
+        try:
+            await self.store.transaction(lambda s: report_still_broken(s, tracker.sender_id, channel, key, now))
+        except IncidentSourceError as exc:  # the customer's answer matters more than the count
+            logger.warning("could not count a report after restore: %s", exc)
+        return [*events, SlotSet("offered_escalation", True), SlotSet("escalation_reason", REASON)]

@@ -1,0 +1,114 @@
+"""Short channels get one short message built from the domain's wording, and MORE gets the rest."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from sqlalchemy.orm import Session
+
+from bot.conversation.answers import Context, Reply, service_answer, services_answer, still_broken_answer
+from bot.conversation.fit import as_stored, fit, from_stored, render
+from bot.core.settings import PROJECT_ROOT
+from bot.incidents.reads import read_overview
+from bot.knowledge.catalogue import SERVICE_KEYS
+from bot.knowledge.file import Knowledge
+
+SMS = 320
+
+
+@pytest.fixture(scope="module")
+def responses() -> dict[str, Any]:
+    domain = yaml.safe_load((PROJECT_ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = domain["responses"]
+    return loaded
+
+
+@pytest.fixture
+def ctx(session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo) -> Context:
+    return Context(read_overview(session, now), knowledge, tz)
+
+
+@pytest.mark.parametrize("key", SERVICE_KEYS)
+def test_every_service_answer_fits_one_sms_with_more_for_the_rest(
+    responses: dict[str, Any], ctx: Context, key: str
+) -> None:
+    replies = service_answer(ctx, key)
+    fitted = fit(responses, replies, "twilio")
+    assert 0 < len(fitted.text) <= SMS, fitted.text
+    assert "{" not in fitted.text  # every placeholder filled
+    if fitted.later:
+        assert fitted.text.endswith("Reply MORE for details.")
+
+
+def test_the_sms_has_state_update_time_eta_and_the_best_workaround(responses: dict[str, Any], ctx: Context) -> None:
+    fitted = fit(responses, service_answer(ctx, "top_up"), "twilio")
+    assert fitted.text.startswith("Prepaid top-up is down (checked ")
+    assert "Latest update 1:50 pm today" in fitted.text
+    assert "No fix time yet; next update by 4:30 pm today" in fitted.text
+    assert "Meanwhile: If your plan has auto-renew" in fitted.text
+    later = [r.response for r in fitted.later]
+    assert "utter_latest_update" in later and "utter_workarounds_unconfirmed" in later  # MORE has the words
+
+
+def test_several_services_and_a_restore_report_fit_too(responses: dict[str, Any], ctx: Context) -> None:
+    for replies in (
+        services_answer(ctx, ["top_up", "account", "roaming"]),
+        still_broken_answer(ctx, "voicemail"),
+    ):
+        fitted = fit(responses, replies, "twilio")
+        assert len(fitted.text) <= SMS and "{" not in fitted.text, fitted.text
+
+
+def test_a_long_answer_drops_the_workaround_then_whole_sentences_never_half_a_fact(
+    responses: dict[str, Any],
+) -> None:
+    long_step = "x" * 400
+    replies = [
+        Reply("utter_service_major_outage", {"service_name": "Prepaid top-up", "is_are": "is", "as_of": "now"}),
+        Reply("utter_workarounds_confirmed", {"steps": "• " + long_step, "first_step": long_step}),
+    ]
+    fitted = fit(responses, replies, "twilio")
+    assert long_step not in fitted.text and fitted.text.endswith("Reply MORE for details.")
+    many = [Reply("utter_emergency_help", {"emergency": f"Sentence {i} is here."}) for i in range(40)]
+    fitted = fit(responses, [*many, Reply("utter_workarounds_confirmed", {"steps": "• a"})], "twilio")
+    assert len(fitted.text) <= SMS and fitted.text.endswith("Reply MORE for details.")
+    assert all(part.startswith("Sentence") for part in fitted.text.split(". Reply MORE")[0].split(". "))
+
+
+def test_messenger_and_telegram_get_the_short_text_with_a_quick_reply(responses: dict[str, Any], ctx: Context) -> None:
+    for channel in ("facebook", "telegram"):
+        fitted = fit(responses, service_answer(ctx, "top_up"), channel)
+        assert fitted.text.startswith("Prepaid top-up is down") and fitted.text.endswith("Want the details?")
+        assert fitted.buttons == [{"title": "More details", "payload": "/more"}]
+
+
+def test_one_offer_survives_on_a_short_channel(responses: dict[str, Any], ctx: Context) -> None:
+    replies = [*service_answer(ctx, "top_up"), Reply("utter_offer_escalation")]
+    fitted = fit(responses, replies, "twilio")
+    assert fitted.text.count("Reply YES") == 1 and len(fitted.text) <= SMS
+
+
+def test_render_takes_the_channels_variation_else_the_plain_one(responses: dict[str, Any]) -> None:
+    reply = Reply("utter_latest_update", {"update_time": "9:00 am", "update_message": "Working on it."})
+    assert render(responses, reply, ("twilio",)) == ("Latest update 9:00 am.", [])
+    assert render(responses, reply) == ('Latest update, 9:00 am: "Working on it."', [])
+    assert render(responses, Reply("utter_latest_update"))[0] == 'Latest update, {update_time}: "{update_message}"'
+
+
+def test_stored_replies_survive_a_slot_and_junk_is_ignored() -> None:
+    replies = [Reply("utter_latest_update", {"update_time": "9:00 am", "update_message": "x"})]
+    assert from_stored(as_stored(replies)) == replies
+    assert from_stored("junk") == [] and from_stored([{"no": "response"}, 3]) == []
+
+
+def test_overdue_updates_are_called_out_in_the_sms(
+    responses: dict[str, Any], session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    later = now + timedelta(hours=3)
+    ctx = Context(read_overview(session, later), knowledge, tz, now=later)
+    fitted = fit(responses, service_answer(ctx, "roaming"), "twilio")
+    assert "the update due 4:30 pm today, 1 hour ago is overdue" in fitted.text and len(fitted.text) <= SMS
