@@ -261,6 +261,39 @@ def test_telegram_gets_a_short_answer_with_a_more_details_button(social: tuple[s
     assert "More details" in str(sent.get("reply_markup")) and "/more" in str(sent.get("reply_markup")), sent
 
 
+def test_messenger_gets_a_short_answer_with_a_more_details_button(social: tuple[str, Provider]) -> None:
+    base, provider = social
+    user = f"fb-{uuid.uuid4().hex[:8]}"
+    event = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "PAGE",
+                "time": 1,
+                "messaging": [
+                    {
+                        "sender": {"id": user},
+                        "recipient": {"id": "PAGE"},
+                        "timestamp": 1,
+                        "message": {"mid": "m2", "text": "is roaming working?"},
+                    }
+                ],
+            }
+        ],
+    }
+    body = json.dumps(event).encode()
+    signature = "sha1=" + hmac.new(FB_SECRET.encode(), body, hashlib.sha1).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature": signature}
+    assert httpx.post(f"{base}/webhooks/facebook/webhook", content=body, headers=headers, timeout=60).status_code == 200
+    wait_for_text(provider, "facebook", "Want the details?")
+    # Besides the answer, the connector posts sender actions (seen, typing) that carry no message.
+    to_user = [d for k, d in provider.sent if k == "facebook" and (d.get("recipient") or {}).get("id") == user]
+    (sent,) = [d for d in to_user if "message" in d]
+    template = sent["message"]["attachment"]["payload"]  # Rasa's Messenger connector: a button template
+    assert template["text"].startswith("Roaming is down") and template["text"].endswith("Want the details?")
+    assert [(b["title"], b["payload"]) for b in template["buttons"]] == [("More details", "/more")]
+
+
 # --- bounded fuzz: correctly signed but malformed webhooks ------------------------------------
 
 ids = st.one_of(
