@@ -131,16 +131,20 @@ def dialable(number: object) -> str | None:
     return digits if re.fullmatch(r"\+?\d{6,15}", digits) else None
 
 
-def _workaround_replies(ctx: Context, key: str, phone_number: str | None = None) -> list[Reply]:
-    steps = ctx.knowledge.service(key).workarounds
+def _steps(ctx: Context, key: str, phone_number: str | None, confirmed: bool) -> list[str]:
+    """The knowledge file's workarounds for `key` that are (or are not yet) confirmed."""
     number = dialable(phone_number)
+    # Handset codes in the knowledge file use <number>; fill in the customer's own target.
+    return [
+        s.text.replace("<number>", number) if number else s.text
+        for s in ctx.knowledge.service(key).workarounds
+        if s.confirmed is confirmed
+    ]
 
-    def fill(text: str) -> str:
-        # Handset codes in the knowledge file use <number>; fill in the customer's own target.
-        return text.replace("<number>", number) if number else text
 
-    confirmed = [fill(s.text) for s in steps if s.confirmed]
-    unconfirmed = [fill(s.text) for s in steps if not s.confirmed]
+def _workaround_replies(ctx: Context, key: str, phone_number: str | None = None) -> list[Reply]:
+    confirmed = _steps(ctx, key, phone_number, confirmed=True)
+    unconfirmed = _steps(ctx, key, phone_number, confirmed=False)
     replies = []
     if confirmed:
         # first_step: the one a short channel has room for (bot.conversation.fit).
@@ -392,11 +396,11 @@ def services_answer(ctx: Context, keys: Sequence[str], phone_number: str | None 
     each affected service's confirmed workarounds."""
     if len(keys) == 1:
         return service_answer(ctx, keys[0], phone_number)
+    states = [ctx.overview.service(key) for key in keys]
     replies: list[Reply] = []
     incidents: dict[int, tuple[IncidentView, UpdateView | None]] = {}
-    for key in keys:
-        state = ctx.overview.service(key)
-        info = ctx.knowledge.service(key)
+    for state in states:
+        info = ctx.knowledge.service(state.key)
         base = {"service_name": state.name, "is_are": info.is_are}
         if state.kind is StateKind.AFFECTED:
             replies.append(Reply(f"utter_service_brief_{state.status.value}", base))
@@ -411,13 +415,11 @@ def services_answer(ctx: Context, keys: Sequence[str], phone_number: str | None 
         if update is not None:
             replies.append(_update_reply(ctx, update))
         replies += _eta_replies(ctx, incident)
-    for key in keys:
-        state = ctx.overview.service(key)
-        if state.kind is StateKind.AFFECTED:
-            steps = [s.text for s in ctx.knowledge.service(key).workarounds if s.confirmed]
-            if steps:
-                fill = {"service_name": state.name, "steps": _bullets(steps), "first_step": steps[0]}
-                replies.append(Reply("utter_workarounds_for", fill))
+    for state in states:
+        steps = _steps(ctx, state.key, None, confirmed=True) if state.kind is StateKind.AFFECTED else []
+        if steps:
+            fill = {"service_name": state.name, "steps": _bullets(steps), "first_step": steps[0]}
+            replies.append(Reply("utter_workarounds_for", fill))
     replies.append(Reply("utter_checked", {"as_of": ctx.as_of}))
     return replies
 

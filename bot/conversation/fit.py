@@ -1,13 +1,14 @@
 """Answers that fit the channel they go to.
 
 The web chat shows every reply as written. SMS and WhatsApp (both through Twilio) get one
-message of at most 320 characters, two SMS segments: the state, the update's time, the ETA or
+message of at most 320 characters (three concatenated segments of plain GSM text; one character
+outside GSM's alphabet, such as an emoji, makes it five): the state, the update's time, the ETA or
 its absence, the most useful confirmed workaround, and "reply MORE for details", which sends
 the rest. Messenger and Telegram get the same short message with quick replies.
 
 The words still come from the domain: each short part is the channel's variation of a domain
 response (`channel: twilio`), rendered here so that the parts can go out as one message; Rasa
-would send each response as a message of its own, each billed as an SMS of its own.
+would send each response as a message of its own, each billed as at least one segment.
 """
 
 from __future__ import annotations

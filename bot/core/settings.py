@@ -64,17 +64,6 @@ class Settings:
         return self.app_env == "development"
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
-    if not 0 < value < 65536:
-        raise ConfigurationError(f"{name} must be a port number (1-65535), got {value}")
-    return value
-
-
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
     raw = env.get(name, str(default))
     try:
@@ -86,15 +75,19 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
     return value
 
 
-def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int, what: str = "") -> int:
     raw = env.get(name, str(default))
     try:
         value = int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
     if not low <= value <= high:
-        raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+        raise ConfigurationError(f"{name} must be {what or f'between {low} and {high}'}, got {value}")
     return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole(env, name, default, 1, 65535, "a port number (1-65535)")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
@@ -163,13 +156,13 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         timezone=timezone,
         knowledge_file=knowledge_file,
         rasa_auth_token=token,
-        rasa_url=(env.get("RASA_URL") or f"http://127.0.0.1:{_int(env, 'RASA_PORT', 5005)}").rstrip("/"),
-        action_port=_int(env, "ACTION_PORT", 5055),
-        rasa_port=_int(env, "RASA_PORT", 5005),
+        rasa_url=(env.get("RASA_URL") or f"http://127.0.0.1:{_port(env, 'RASA_PORT', 5005)}").rstrip("/"),
+        action_port=_port(env, "ACTION_PORT", 5055),
+        rasa_port=_port(env, "RASA_PORT", 5005),
         tracker_store_url=tracker_store_url,
         lock_store=lock_store,
         lock_store_host=env.get("LOCK_STORE_HOST", "localhost"),
-        web_port=_int(env, "WEB_PORT", 8000),
+        web_port=_port(env, "WEB_PORT", 8000),
         state_ttl=_seconds(env, "STATE_TTL_SECONDS", 5.0, 0.0, 300.0),
         statuspage_url=statuspage_url,
         statuspage_map=Path(env.get("STATUSPAGE_MAP", str(PROJECT_ROOT / "bot" / "statuspage_map.yml"))),

@@ -157,26 +157,21 @@ def test_telegram_registers_its_secret_and_answers_signed_updates(social: tuple[
     wait_for_text(provider, "telegram", ANSWER)
 
 
+def facebook_event(user: str, text: str) -> dict[str, Any]:
+    """A page webhook in Graph's format carrying one message from `user`."""
+    message = {
+        "sender": {"id": user},
+        "recipient": {"id": "PAGE"},
+        "timestamp": 1,
+        "message": {"mid": "m1", "text": text},
+    }
+    return {"object": "page", "entry": [{"id": "PAGE", "time": 1, "messaging": [message]}]}
+
+
 def test_facebook_answers_signed_webhooks_and_refuses_others(social: tuple[str, Provider]) -> None:
     base, provider = social
     user = f"fb-{uuid.uuid4().hex[:8]}"
-    event = {
-        "object": "page",
-        "entry": [
-            {
-                "id": "PAGE",
-                "time": 1,
-                "messaging": [
-                    {
-                        "sender": {"id": user},
-                        "recipient": {"id": "PAGE"},
-                        "timestamp": 1,
-                        "message": {"mid": "m1", "text": "I can't top up my phone"},
-                    }
-                ],
-            }
-        ],
-    }
+    event = facebook_event(user, "I can't top up my phone")
     body = json.dumps(event).encode()
     url = f"{base}/webhooks/facebook/webhook"
     good = "sha1=" + hmac.new(FB_SECRET.encode(), body, hashlib.sha1).hexdigest()
@@ -264,23 +259,7 @@ def test_telegram_gets_a_short_answer_with_a_more_details_button(social: tuple[s
 def test_messenger_gets_a_short_answer_with_a_more_details_button(social: tuple[str, Provider]) -> None:
     base, provider = social
     user = f"fb-{uuid.uuid4().hex[:8]}"
-    event = {
-        "object": "page",
-        "entry": [
-            {
-                "id": "PAGE",
-                "time": 1,
-                "messaging": [
-                    {
-                        "sender": {"id": user},
-                        "recipient": {"id": "PAGE"},
-                        "timestamp": 1,
-                        "message": {"mid": "m2", "text": "is roaming working?"},
-                    }
-                ],
-            }
-        ],
-    }
+    event = facebook_event(user, "is roaming working?")
     body = json.dumps(event).encode()
     signature = "sha1=" + hmac.new(FB_SECRET.encode(), body, hashlib.sha1).hexdigest()
     headers = {"Content-Type": "application/json", "X-Hub-Signature": signature}
