@@ -416,7 +416,7 @@ def services_answer(ctx: Context, keys: Sequence[str], phone_number: str | None 
             replies.append(_update_reply(ctx, update))
         replies += _eta_replies(ctx, incident)
     for state in states:
-        steps = _steps(ctx, state.key, None, confirmed=True) if state.kind is StateKind.AFFECTED else []
+        steps = _steps(ctx, state.key, phone_number, confirmed=True) if state.kind is StateKind.AFFECTED else []
         if steps:
             fill = {"service_name": state.name, "steps": _bullets(steps), "first_step": steps[0]}
             replies.append(Reply("utter_workarounds_for", fill))

@@ -367,3 +367,9 @@ def test_a_reply_never_offers_a_person_twice() -> None:
     replies = [Reply("utter_compensation_policy"), Reply("utter_compensation_offer"), Reply("utter_offer_escalation")]
     assert names(single_offer(replies)) == ["utter_compensation_policy", "utter_offer_escalation"]
     assert names(single_offer(replies[:2])) == ["utter_compensation_policy", "utter_compensation_offer"]
+
+
+def test_several_services_fill_the_customers_number_into_handset_codes(ctx: Context) -> None:
+    replies = services_answer(ctx, ["call_diversion", "voicemail"], phone_number="021 123 4567")
+    (steps,) = [r.variables["steps"] for r in replies if r.response == "utter_workarounds_for"]
+    assert "**21*0211234567#" in steps and "<number>" not in steps
