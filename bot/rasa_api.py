@@ -11,7 +11,9 @@ The tracker store is read directly, read-only, for what the HTTP API cannot answ
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from collections.abc import Callable, Generator, Sequence
 from datetime import datetime
 from typing import Any
@@ -58,30 +60,47 @@ def conversation_path(conversation_id: str, rest: str) -> str:
 class RasaApi:
     """The parts of Rasa's HTTP API we use. `transport` lets tests inject one (httpx.MockTransport).
 
-    A client per call: they are cheap, and one shared across event loops (the web app's and a
-    test's) would break.
+    One client, and so one connection pool, per event loop: a client per call opened a new
+    connection for every poll of every open chat tab (issue 20), and a client cannot be
+    shared across loops (the web app's and a test's), so each loop gets its own.
     """
 
     def __init__(
         self, base_url: str, token: str, transport: httpx.AsyncBaseTransport | None = None, timeout: float = 10.0
     ) -> None:
         self.base_url, self.token, self.transport, self.timeout = base_url, token, transport, timeout
-
-    def client(self, timeout: float | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout or self.timeout),
-            transport=self.transport,
-            auth=RasaAuth(self.token),
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
         )
+
+    def client(self) -> httpx.AsyncClient:
+        """This event loop's client, made on first use; requests pass their own timeouts."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            client = self._clients[loop] = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=httpx.Timeout(self.timeout),
+                transport=self.transport,
+                auth=RasaAuth(self.token),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+        return client
+
+    async def aclose(self) -> None:
+        """Close this event loop's client (the app's lifespan does, at shutdown)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
 
     async def send_message(self, conversation_id: str, text: str, channel: str) -> list[Any]:
         """A customer's message through the REST channel; the assistant's replies.
         Raises httpx.HTTPError or ValueError (not JSON)."""
-        async with self.client(timeout=30.0) as client:
-            response = await client.post(
-                "/webhooks/rest/webhook", json={"sender": conversation_id, "message": text, "input_channel": channel}
-            )
+        response = await self.client().post(
+            "/webhooks/rest/webhook",
+            json={"sender": conversation_id, "message": text, "input_channel": channel},
+            timeout=30.0,
+        )
         response.raise_for_status()
         replies = response.json()
         if not isinstance(replies, list):
@@ -91,8 +110,7 @@ class RasaApi:
     async def events(self, conversation_id: str) -> list[dict[str, Any]] | None:
         """The conversation's events, or None if Rasa cannot be reached."""
         try:
-            async with self.client(timeout=5.0) as client:
-                response = await client.get(conversation_path(conversation_id, "tracker"))
+            response = await self.client().get(conversation_path(conversation_id, "tracker"), timeout=5.0)
             response.raise_for_status()
             events = response.json().get("events")
             return events if isinstance(events, list) else None
@@ -101,34 +119,38 @@ class RasaApi:
 
     async def reply(self, conversation_id: str, text: str) -> None:
         """Send staff text to the customer's channel, then pause the assistant. Raises httpx.HTTPError."""
-        async with self.client(timeout=5.0) as client:
-            slot = {"event": "slot", "name": "staff_reply", "value": text}
-            (await client.post(conversation_path(conversation_id, "tracker/events"), json=slot)).raise_for_status()
-            (
-                await client.post(
-                    conversation_path(conversation_id, "execute"),
-                    params={"output_channel": "latest"},
-                    json={"name": "utter_staff_reply"},
-                )
-            ).raise_for_status()
-            pause = {"event": "pause"}
-            (await client.post(conversation_path(conversation_id, "tracker/events"), json=pause)).raise_for_status()
+        client = self.client()
+        slot = {"event": "slot", "name": "staff_reply", "value": text}
+        (
+            await client.post(conversation_path(conversation_id, "tracker/events"), json=slot, timeout=5.0)
+        ).raise_for_status()
+        (
+            await client.post(
+                conversation_path(conversation_id, "execute"),
+                params={"output_channel": "latest"},
+                json={"name": "utter_staff_reply"},
+                timeout=5.0,
+            )
+        ).raise_for_status()
+        pause = {"event": "pause"}
+        (
+            await client.post(conversation_path(conversation_id, "tracker/events"), json=pause, timeout=5.0)
+        ).raise_for_status()
 
     async def resume(self, conversation_id: str) -> None:
         """Hand the conversation back to the assistant. Raises httpx.HTTPError."""
-        async with self.client(timeout=5.0) as client:
-            resume = {"event": "resume"}
-            (await client.post(conversation_path(conversation_id, "tracker/events"), json=resume)).raise_for_status()
+        resume = {"event": "resume"}
+        path = conversation_path(conversation_id, "tracker/events")
+        (await self.client().post(path, json=resume, timeout=5.0)).raise_for_status()
 
     async def trigger_intent(self, conversation_id: str, name: str, entities: dict[str, str]) -> str | None:
         """Run an external intent in a conversation, its replies to the latest channel; why not, or None."""
         try:
-            async with self.client() as client:
-                response = await client.post(
-                    conversation_path(conversation_id, "trigger_intent"),
-                    params={"output_channel": "latest"},
-                    json={"name": name, "entities": entities},
-                )
+            response = await self.client().post(
+                conversation_path(conversation_id, "trigger_intent"),
+                params={"output_channel": "latest"},
+                json={"name": name, "entities": entities},
+            )
         except httpx.HTTPError as exc:
             return f"Rasa unreachable: {exc.__class__.__name__}"
         except ValidationError as exc:
@@ -173,3 +195,57 @@ def user_event_data(tracker: Engine, event_id: int) -> str | None:
     """The JSON of user event `event_id`, or None if there is no such user event."""
     rows = _read(tracker, _ONE_USER_EVENT, {"id": event_id})
     return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+# --- The web chat's view of a conversation: its messages, by event id ------------------------
+# Every query here is answered from an index (the primary key, or Rasa's index on sender_id,
+# which in SQLite and PostgreSQL alike narrows to one conversation first), never by reading a
+# tracker: an open chat tab costs one such query per page load, and the feed one per tick.
+
+_CHAT_TYPES = "type_name IN ('user', 'bot')"
+_CHAT_AFTER = f"SELECT id, sender_id, data FROM events WHERE id > :after AND {_CHAT_TYPES} ORDER BY id LIMIT :limit"
+_CONVERSATION_AFTER = (
+    f"SELECT id, sender_id, data FROM events WHERE sender_id = :sender AND id > :after AND {_CHAT_TYPES} "
+    "ORDER BY id LIMIT :limit"
+)
+_CONVERSATION_BEFORE = (
+    f"SELECT id, sender_id, data FROM events WHERE sender_id = :sender AND id < :before AND {_CHAT_TYPES} "
+    "ORDER BY id DESC LIMIT :limit"
+)
+_PREVIOUS_BOT = (
+    "SELECT data FROM events WHERE sender_id = :sender AND id < :before AND type_name = 'bot' ORDER BY id DESC LIMIT 1"
+)
+_NEWEST = "SELECT max(id) FROM events"
+_NEWEST_IN_CONVERSATION = "SELECT max(id) FROM events WHERE sender_id = :sender"
+
+
+def chat_events_after(tracker: Engine, after: int, limit: int) -> Sequence[Row[Any]]:
+    """Oldest first, at most `limit`: (event id, conversation id, JSON) of every conversation's
+    user and bot events with an id above `after`."""
+    return _read(tracker, _CHAT_AFTER, {"after": after, "limit": limit})
+
+
+def conversation_chat_events(
+    tracker: Engine, sender: str, *, after: int | None = None, before: int | None = None, limit: int = 50
+) -> Sequence[Row[Any]]:
+    """Oldest first, at most `limit` of one conversation's user and bot events: those above
+    `after` (the first `limit` of them), else the newest below `before` (or the newest of all)."""
+    if after is not None:
+        return _read(tracker, _CONVERSATION_AFTER, {"sender": sender, "after": after, "limit": limit})
+    rows = _read(tracker, _CONVERSATION_BEFORE, {"sender": sender, "before": before or 2**63 - 1, "limit": limit})
+    return list(reversed(rows))
+
+
+def previous_bot_event(tracker: Engine, sender: str, before: int) -> str | None:
+    """The JSON of the conversation's last bot event before event `before`, or None."""
+    rows = _read(tracker, _PREVIOUS_BOT, {"sender": sender, "before": before})
+    return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+def newest_event_id(tracker: Engine, sender: str | None = None) -> int:
+    """The id of the newest event, of one conversation or of all; 0 if there is none."""
+    if sender is None:
+        rows = _read(tracker, _NEWEST, {})
+    else:
+        rows = _read(tracker, _NEWEST_IN_CONVERSATION, {"sender": sender})
+    return int(rows[0][0] or 0) if rows else 0

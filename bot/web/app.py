@@ -78,6 +78,8 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.chat.feed.stop()
+            await ctx.rasa.aclose()
             stop.set()
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -90,7 +92,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.context = ctx
-    app.state.chat = chat.ChatGate.for_settings(settings)
+    app.state.chat = chat.ChatGate.for_settings(settings, lambda: ctx.tracker_store)
     # The last added runs first: headers on every answer, then who is asking, then the body.
     app.add_middleware(BodyLimit)
     app.add_middleware(OperatorAuth, sessions=ctx.sessions)

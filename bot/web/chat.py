@@ -4,30 +4,41 @@ The server, never the browser, chooses each conversation's id: it is issued in a
 cookie signed with CHAT_SECRET, and the gateway forwards messages to Rasa (bound to
 loopback) under that id. A client can neither pick another customer's id nor forge one.
 Messages are size-limited, stripped of control characters and rate-limited per
-conversation and per address. Staff replies and notices, recorded in the conversation by
-Rasa's API, reach the page because it polls its own history.
+conversation and per address.
+
+History is read a page at a time from the tracker store's index, never through Rasa, and
+an open page is sent what is new (staff replies, "it's fixed" notices, its other tabs'
+messages) over server-sent events from the process's one `ChatFeed`. A browser without
+them asks `/chat/history?after=N`, which is answered from the same index.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import secrets
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Body, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.devsecrets import chat_secret
+from bot.core.errors import ConversationStoreError
 from bot.core.settings import Settings
 from bot.core.timefmt import format_when
 from bot.incidents.reads import read_overview
+from bot.rasa_api import conversation_chat_events, newest_event_id, previous_bot_event
+from bot.web.chatfeed import ChatFeed, Message, reply, to_messages
 from bot.web.deps import Context, WebContext
 from bot.web.limits import Limiter, chat_limiters
 from common.text import conversation_id_problem, printable
@@ -37,7 +48,11 @@ logger = logging.getLogger(__name__)
 COOKIE = "oa_chat"
 CHANNEL = "webchat"
 MAX_MESSAGE = 2000  # characters
-HISTORY = 200  # messages shown after a reload
+PAGE = 50  # messages per page of history
+MAX_TABS_PER_CONVERSATION = 10  # open streams; more are refused, and the page polls instead
+KEEPALIVE = 20.0  # seconds between comments on an idle stream, well inside proxies' idle timeouts
+MAX_EVENT_ID = 2**63 - 1
+EventId = Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)]
 
 
 def sign(conversation_id: str, key: str) -> str:
@@ -63,10 +78,11 @@ class ChatGate:
     key: str
     per_conversation: Limiter
     per_address: Limiter
+    feed: ChatFeed
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> ChatGate:
-        return cls(chat_secret(settings), *chat_limiters(settings.redis_url))
+    def for_settings(cls, settings: Settings, tracker: Callable[[], Engine]) -> ChatGate:
+        return cls(chat_secret(settings), *chat_limiters(settings.redis_url), ChatFeed(tracker))
 
 
 def gate(request: Request) -> ChatGate:
@@ -135,37 +151,93 @@ async def send(request: Request, ctx: Context, chat: Gate, payload: Annotated[An
     except (httpx.HTTPError, ValueError):
         logger.warning("the assistant did not answer a web chat message")
         return JSONResponse({"detail": "The assistant is not answering right now. Please try again in a minute."}, 503)
-    return JSONResponse([_reply(r) for r in replies if isinstance(r, dict)])
+    # The turn's newest event: the page skips what the stream sends of this turn, which it shows already.
+    try:
+        last: int | None = await asyncio.to_thread(newest_event_id, ctx.tracker_store, conversation_id)
+    except ConversationStoreError:
+        last = None
+    return JSONResponse({"replies": [reply(r) for r in replies if isinstance(r, dict)], "last": last})
+
+
+def _page(ctx: WebContext, conversation_id: str, after: int | None, before: int | None) -> dict[str, Any]:
+    tracker = ctx.tracker_store
+    rows = conversation_chat_events(tracker, conversation_id, after=after, before=before, limit=PAGE)
+
+    def previous(sender: str, event_id: int) -> str | None:
+        return previous_bot_event(tracker, sender, event_id)
+
+    messages = to_messages(rows, previous)
+    newest = max((int(row[0]) for row in rows), default=after or 0)
+    # A page read backwards that came back full may have older messages before it.
+    older = int(rows[0][0]) if rows and after is None and len(rows) == PAGE else None
+    return {"messages": messages, "last": newest, "older": older}
 
 
 @router.get("/chat/history")
-async def history(request: Request, ctx: Context, chat: Gate) -> Response:
+async def history(
+    request: Request, ctx: Context, chat: Gate, after: EventId = None, before: EventId = None
+) -> Response:
+    """The newest page of messages, or the page before event `before`, or what came after event `after`."""
     conversation_id = verify(request.cookies.get(COOKIE), chat.key)
     if conversation_id is None:
-        return JSONResponse([])
-    events = await ctx.rasa.events(conversation_id)
-    if events is None:
+        return JSONResponse({"messages": [], "last": 0, "older": None})
+    try:
+        page = await asyncio.to_thread(_page, ctx, conversation_id, after, before)
+    except ConversationStoreError:
         return JSONResponse({"detail": "history unavailable"}, 503)
-    messages: list[dict[str, Any]] = []
-    titles: dict[str, str] = {}  # a quick reply's payload -> the title the customer clicked
-    for event in events:
-        if not isinstance(event, dict):
-            continue
-        if event.get("event") == "user" and event.get("text"):
-            text = str(event["text"])
-            messages.append({"who": "you", "text": titles.get(text, text)})
-        elif event.get("event") == "bot" and (event.get("text") or (event.get("data") or {}).get("buttons")):
-            data = event.get("data") or {}
-            reply = _reply({"text": event.get("text") or "", "buttons": data.get("buttons")})
-            titles = {b["payload"]: b["title"] for b in reply["buttons"]} or titles
-            messages.append(reply)
-    return JSONResponse(messages[-HISTORY:])
+    return JSONResponse(page)
 
 
-def _reply(raw: dict[str, Any]) -> dict[str, Any]:
-    buttons = [
-        {"title": str(b.get("title", ""))[:100], "payload": str(b.get("payload", ""))[:200]}
-        for b in raw.get("buttons") or []
-        if isinstance(b, dict)
-    ]
-    return {"who": "assistant", "text": str(raw.get("text") or ""), "buttons": buttons}
+def _event(message: Message) -> str:
+    return f"id: {message['id']}\ndata: {json.dumps(message)}\n\n"
+
+
+@router.get("/chat/stream")
+async def stream(request: Request, ctx: Context, chat: Gate, after: EventId = None) -> Response:
+    """Server-sent events: each new message of this conversation after event `after` (or the
+    browser's Last-Event-ID), as it is stored."""
+    conversation_id = verify(request.cookies.get(COOKIE), chat.key)
+    if conversation_id is None:
+        return JSONResponse({"detail": "no conversation: reload the page"}, 403)
+    resumed = request.headers.get("last-event-id", "")
+    if resumed.isdigit() and len(resumed) < 19:
+        after = max(after or 0, int(resumed))
+    if chat.feed.tabs_on(conversation_id) >= MAX_TABS_PER_CONVERSATION:
+        return JSONResponse({"detail": "too many open windows on this conversation"}, 429)
+    queue = chat.feed.subscribe(conversation_id)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            yield "retry: 3000\n\n"
+            last = after
+            if last is None:
+                try:
+                    last = await asyncio.to_thread(newest_event_id, ctx.tracker_store, conversation_id)
+                except ConversationStoreError:
+                    last = 0
+            else:
+                while True:  # a page at a time, until the tab has everything
+                    try:
+                        page = await asyncio.to_thread(_page, ctx, conversation_id, last, None)
+                    except ConversationStoreError:
+                        break  # the feed's messages still come; a reload fills any gap
+                    for message in page["messages"]:
+                        yield _event(message)
+                    if page["last"] <= last:
+                        break
+                    last = page["last"]
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                except asyncio.TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if message is None:
+                    return  # the feed dropped this tab; the browser reconnects and catches up
+                if int(message["id"]) > last:
+                    yield _event(message)
+                    last = int(message["id"])
+        finally:
+            chat.feed.unsubscribe(conversation_id, queue)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})

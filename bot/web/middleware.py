@@ -103,7 +103,12 @@ class SecurityHeaders:
                     (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"no-referrer"),
                 ]
-                if scope["path"].startswith("/console") or scope["path"] in ("/", "/chat/send", "/chat/history"):
+                if scope["path"].startswith("/console") or scope["path"] in (
+                    "/",
+                    "/chat/send",
+                    "/chat/history",
+                    "/chat/stream",
+                ):
                     headers += [
                         (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
                         (b"cache-control", b"no-store"),

@@ -84,12 +84,29 @@ def test_customer_chats_on_a_phone_and_keeps_the_conversation(demo_assistant: As
         expect(link).to_have_count(1)  # addresses become links, text stays text
         page.screenshot(path=str(SCREENSHOTS / "5-staff-reply.png"), full_page=True)
 
+        # The customer's second tab: what it sends is pushed to the first one, and neither
+        # tab shows any message twice (each shows its own turn from /chat/send's answer).
+        second = customer.new_page()
+        second.goto(web + "/")
+        expect(second.locator("#log")).to_contain_text("Aroha from support", timeout=15_000)
+        second.get_by_label("Your message").fill("what about roaming?")
+        second.keyboard.press("Enter")
+        # (paused for staff since the reply above: the assistant says a person has it)
+        expect(second.locator("#log li.assistant").last).to_contain_text("looking after", timeout=30_000)
+        expect(page.locator("#log li.you").last).to_have_text("what about roaming?", timeout=15_000)
+        page.wait_for_timeout(2500)  # a few of the feed's ticks: anything duplicated would be here by now
+        for tab in (page, second):
+            expect(tab.locator("#log li", has_text="Aroha from support")).to_have_count(1)
+            expect(tab.locator("#log li.you", has_text="what about roaming?")).to_have_count(1)
+            expect(tab.locator("#log li.you", has_text="I can't top up my phone")).to_have_count(1)
+        second.close()
+
         # Another customer cannot see or continue this conversation, even holding its raw id.
         other = browser.new_context(viewport=PHONE)
         other.add_cookies([{"name": COOKIE, "value": conversation, "url": web}])
         stranger = other.new_page()
         stranger.goto(web + "/")
-        stranger.wait_for_timeout(1500)  # one history poll
+        stranger.wait_for_timeout(1500)  # the history read and the stream's first ticks
         expect(stranger.locator("#log li")).to_have_count(0)
         stranger.get_by_label("Your message").fill("is my broadband affected?")
         stranger.keyboard.press("Enter")

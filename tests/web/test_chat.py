@@ -5,58 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
-from bot.core.settings import Settings, load_settings
+from bot.core.settings import Settings
 from bot.rasa_api import RasaApi
 from bot.web.app import create_app
 from bot.web.chat import COOKIE, sign, verify
 from tests.conftest import NOW, serve_in_thread
-
-
-class FakeRasa:
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.down = False
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if self.down:
-            raise httpx.ConnectError("down", request=request)
-        if request.url.path == "/webhooks/rest/webhook":
-            body = json.loads(request.content)
-            self.received.append(body)
-            return httpx.Response(
-                200,
-                json=[
-                    {
-                        "recipient_id": body["sender"],
-                        "text": f"echo: {body['message']}",
-                        "buttons": [{"title": "Top-up", "payload": "/top_up"}],
-                    }
-                ],
-            )
-        sender = request.url.path.split("/")[2]
-        events = [
-            {"event": "user", "text": m["message"]}
-            for m in self.received
-            if m["sender"] == httpx.URL("http://x/" + sender).path.strip("/")
-        ]
-        return httpx.Response(200, json={"events": events})
-
-
-@pytest.fixture
-def rasa() -> FakeRasa:
-    return FakeRasa()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings({"VAR_DIR": str(tmp_path), "CHAT_SECRET": "s" * 40}, dotenv_path=Path("/nonexistent"))
+from tests.web.conftest import FakeRasa
 
 
 @pytest.fixture
@@ -94,9 +53,10 @@ def test_messages_go_to_rasa_under_the_server_chosen_id_only(chat: str, rasa: Fa
     alice = visitor(chat)
     reply = alice.post("/chat/send", json={"message": "I can't top up", "sender": "someone-else"})
     assert reply.status_code == 200
-    assert reply.json() == [
+    assert reply.json()["replies"] == [
         {"who": "assistant", "text": "echo: I can't top up", "buttons": [{"title": "Top-up", "payload": "/top_up"}]}
     ]
+    assert reply.json()["last"] == 2  # the turn's newest event: the page skips the stream's copy
     (sent,) = rasa.received
     alice_id = verify(alice.cookies[COOKIE], "s" * 40)
     assert sent["sender"] == alice_id and sent["input_channel"] == "webchat"
@@ -104,13 +64,13 @@ def test_messages_go_to_rasa_under_the_server_chosen_id_only(chat: str, rasa: Fa
     mallory = httpx.Client(base_url=chat, timeout=10)
     mallory.cookies.set(COOKIE, alice_id or "")  # the raw id, unsigned
     assert mallory.post("/chat/send", json={"message": "hi"}).status_code == 403
-    assert mallory.get("/chat/history").json() == []
+    assert mallory.get("/chat/history").json()["messages"] == []
     page = mallory.get("/")  # a forged cookie is replaced by an id of the server's choosing
     issued = page.headers["set-cookie"].split(";")[0].split("=", 1)[1]
     assert verify(issued, "s" * 40) not in (None, alice_id)
     mallory.cookies.clear()
     mallory.cookies.set(COOKIE, issued)
-    assert mallory.get("/chat/history").json() == []
+    assert mallory.get("/chat/history").json()["messages"] == []
 
 
 @pytest.mark.parametrize(

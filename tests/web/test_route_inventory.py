@@ -34,6 +34,7 @@ PUBLIC = {
 GATED = {
     ("POST", "/console/login"): {403, 422},  # a username, a password and the form's CSRF token
     ("POST", "/chat/send"): {403},  # a signed conversation cookie
+    ("GET", "/chat/stream"): {403},  # likewise: the new messages of the caller's own conversation
 }
 
 

@@ -6,8 +6,6 @@
   const form = document.getElementById("composer");
   const input = document.getElementById("message");
   const status = document.getElementById("status");
-  let shown = 0;
-  let busy = false;
 
   // Plain text, with http(s) addresses made into links; nothing is ever parsed as HTML.
   function fill(element, text) {
@@ -26,7 +24,7 @@
     });
   }
 
-  function add(message) {
+  function render(message) {
     const item = document.createElement("li");
     item.className = message.who === "you" ? "you" : "assistant";
     fill(item, message.text);
@@ -38,24 +36,96 @@
       item.appendChild(document.createElement("br"));
       item.appendChild(button);
     });
+    return item;
+  }
+
+  function add(message) {
+    const item = render(message);
     log.appendChild(item);
     item.scrollIntoView({ block: "end" });
   }
 
-  async function history() {
-    if (busy) return;
+  // Every message the server sends carries its event id. `cursor` is the newest one shown;
+  // the page's own turn is shown from /chat/send's answer, which says which id it ends at,
+  // and the stream's copy of that turn is skipped.
+  let cursor = 0;
+  let sending = false;
+  let held = [];
+  let older = null;
+  let polling = null;
+
+  function show(message) {
+    if (message.id && message.id <= cursor) return;
+    add(message);
+    if (message.id) cursor = Math.max(cursor, message.id);
+  }
+
+  function arrived(message) {
+    if (sending) held.push(message); else show(message);
+  }
+
+  async function history(params) {
+    const response = await fetch("/chat/history" + (params || ""), { credentials: "same-origin" });
+    if (!response.ok) return null;
+    return response.json();
+  }
+
+  async function earlier() {
+    if (older === null) return;
+    const page = await history("?before=" + older);
+    if (!page) return;
+    const first = log.firstChild;
+    page.messages.forEach(function (m) { log.insertBefore(render(m), first); });
+    older = page.older;
+    if (older === null) moreButton.remove();
+  }
+
+  const moreButton = document.createElement("button");
+  moreButton.type = "button";
+  moreButton.className = "older";
+  moreButton.textContent = "Show earlier messages";
+  moreButton.addEventListener("click", earlier);
+
+  // The fallback where server-sent events are unavailable: ask only for what is new.
+  function poll() {
+    if (polling) return;
+    polling = setInterval(async function () {
+      if (sending) return;
+      try {
+        const page = await history("?after=" + cursor);
+        if (page) page.messages.forEach(show);
+      } catch (e) { /* offline for a moment: the next poll catches up */ }
+    }, 4000);
+  }
+
+  function listen() {
+    if (!window.EventSource) { poll(); return; }
+    const source = new EventSource("/chat/stream?after=" + cursor);
+    source.onmessage = function (event) {
+      try { arrived(JSON.parse(event.data)); } catch (e) { /* a malformed event is skipped */ }
+    };
+    source.onerror = function () {
+      // The browser reconnects by itself; a stream that was refused outright stays closed.
+      if (source.readyState === EventSource.CLOSED) poll();
+    };
+  }
+
+  async function start() {
     try {
-      const response = await fetch("/chat/history", { credentials: "same-origin" });
-      if (!response.ok) return;
-      const messages = await response.json();
-      messages.slice(shown).forEach(add);
-      shown = Math.max(shown, messages.length);
-    } catch (e) { /* offline for a moment: the next poll catches up */ }
+      const page = await history("");
+      if (page) {
+        page.messages.forEach(show);
+        cursor = Math.max(cursor, page.last || 0);
+        older = page.older;
+        if (older !== null) log.parentNode.insertBefore(moreButton, log);
+      }
+    } catch (e) { /* offline: the stream or the polls catch up */ }
+    listen();
   }
 
   async function send(text, label) {
     if (!text) return;
-    busy = true;
+    sending = true;
     status.textContent = "Sending…";
     try {
       const response = await fetch("/chat/send", {
@@ -67,13 +137,16 @@
       const body = await response.json();
       if (!response.ok) { status.textContent = body.detail || "Something went wrong."; return; }
       add({ who: "you", text: label || text });
-      body.forEach(add);
-      shown += 1 + body.length;
+      body.replies.forEach(add);
+      if (body.last) cursor = Math.max(cursor, body.last);
       status.textContent = "";
     } catch (e) {
       status.textContent = "Can't reach the assistant. Check your connection and try again.";
     } finally {
-      busy = false;
+      sending = false;
+      const waiting = held;
+      held = [];
+      waiting.forEach(show);
     }
   }
 
@@ -83,6 +156,5 @@
     input.value = "";
     send(text);
   });
-  history();
-  setInterval(history, 4000);  // staff replies and "it's fixed" notices arrive this way
+  start();
 })();

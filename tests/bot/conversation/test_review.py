@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from bot.conversation.review import IGNORE, clean, export_yaml, label_counts, label_message, uncertain_messages
@@ -22,42 +22,13 @@ from bot.core.errors import ConversationStoreError, NotFoundError, ValidationErr
 from bot.db.models import AuditEntry, NluLabel
 from bot.knowledge.catalogue import CUSTOMER_INTENTS as INTENTS
 from tests.conftest import NOW
+from tests.tracker_table import TrackerTable
 
-# As rasa.core.tracker_store.SQLTrackerStore.SQLEvent creates it (Rasa 3.6).
-EVENTS_TABLE = """CREATE TABLE events (
-    id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, type_name VARCHAR(255) NOT NULL,
-    timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)"""
 SINCE = NOW - timedelta(days=7)
 
 
-class TrackerStore:
-    """Rasa's `events` table in a SQLite file, or in the database `engine` points at."""
-
-    def __init__(self, path: Path | None = None, engine: Engine | None = None) -> None:
-        self.engine = engine or create_engine(f"sqlite:///{path}")
-        ddl = EVENTS_TABLE
-        if self.engine.dialect.name == "postgresql":
-            ddl = ddl.replace("id INTEGER PRIMARY KEY", "id SERIAL PRIMARY KEY")
-        with self.engine.begin() as conn:
-            conn.execute(text(ddl))
-
-    def insert(self, sender: str, type_name: str, data: object, at: float | None = None) -> int:
-        stamp = NOW.timestamp() - 60 if at is None else at
-        with self.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    text(
-                        "INSERT INTO events (sender_id, type_name, timestamp, data) "
-                        "VALUES (:s, :t, :ts, :d) RETURNING id"
-                    ),
-                    {
-                        "s": sender,
-                        "t": type_name,
-                        "ts": stamp,
-                        "d": data if isinstance(data, str) else json.dumps(data),
-                    },
-                ).scalar_one()
-            )
+class TrackerStore(TrackerTable):
+    """Rasa's `events` table, with the user messages review reads."""
 
     def user(self, message: str, intent: str, confidence: float, *, sender: str = "c1", **kwargs: Any) -> int:
         ranking = [{"name": intent, "confidence": confidence}, {"name": "check_outage", "confidence": 0.1}]
