@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ class Settings:
     # service for operators on the console's incidents page.
     restore_report_limit: int = 5
     restore_report_window: float = 3600.0  # seconds
+    # Addresses (or networks) of the proxies in front of the web app whose X-Forwarded-For is
+    # believed; none by default, so a client cannot choose the address every limit keys on.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -149,6 +153,15 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigurationError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
 
+    trusted_proxies = tuple(p.strip() for p in env.get("TRUSTED_PROXIES", "").split(",") if p.strip())
+    for proxy in trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                f"TRUSTED_PROXIES must list IP addresses or networks (e.g. 10.0.0.5,10.1.0.0/16), got {proxy!r}"
+            ) from None
+
     return Settings(
         app_env=app_env,
         var_dir=var_dir,
@@ -180,4 +193,5 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         redis_url=redis_url,
         restore_report_limit=_whole(env, "RESTORE_REPORT_LIMIT", 5, 0, 1_000_000),
         restore_report_window=60.0 * _whole(env, "RESTORE_REPORT_WINDOW_MINUTES", 60, 1, 7 * 24 * 60),
+        trusted_proxies=trusted_proxies,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.core.clock import Clock, utcnow
 from bot.core.devsecrets import rasa_token
@@ -97,6 +98,9 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_middleware(OperatorAuth, sessions=ctx.sessions)
     app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:
+        # Added last, so it runs first: every limit and log below sees the real client address.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

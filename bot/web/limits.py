@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,24 +27,38 @@ class Limiter(Protocol):
 
 @dataclass
 class LocalLimiter:
-    """Per key, in this process."""
+    """Per key, in this process. A key is forgotten once a whole window has passed since its
+    last counted hit, so memory holds only the keys active within one window (and at most
+    `max_keys`), and each call costs the same however many keys came before.
+
+    The keys are kept in the order of their last counted hit, so the idle ones are always at
+    the front: each call drops those, and never walks the rest (issue 20 measured 2.5 ms a
+    call once 100,000 keys had passed through the old sweep of every key).
+    """
 
     limit: int
     window: float
     clock: Callable[[], float] = time.monotonic
-    hits: dict[str, deque[float]] = field(default_factory=dict)
+    max_keys: int = 200_000
+    hits: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
 
     async def allow(self, key: str) -> bool:
         now = self.clock()
-        recent = self.hits.setdefault(key, deque())
-        while recent and recent[0] <= now - self.window:
+        horizon = now - self.window
+        while self.hits:
+            oldest = next(iter(self.hits.values()))
+            if oldest and oldest[-1] > horizon and len(self.hits) <= self.max_keys:
+                break
+            self.hits.popitem(last=False)
+        recent = self.hits.get(key)
+        if recent is None:
+            recent = self.hits[key] = deque()
+        while recent and recent[0] <= horizon:
             recent.popleft()
         if len(recent) >= self.limit:
             return False
         recent.append(now)
-        if len(self.hits) > 100_000:  # forget idle keys rather than grow without bound
-            for stale in [k for k, v in self.hits.items() if not v]:
-                del self.hits[stale]
+        self.hits.move_to_end(key)
         return True
 
 
@@ -89,14 +103,24 @@ class RedisLimiter:
         return bool(allowed)
 
 
+def redis_client(url: str) -> Any:
+    """A client that gives up fast: short timeouts, and one immediate retry (for a pooled
+    connection Redis has closed) instead of redis-py's default three with backoff, which held
+    every chat message for 3 s while Redis was down."""
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return redis.asyncio.Redis.from_url(
+        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 1)
+    )
+
+
 def chat_limiters(redis_url: str | None) -> tuple[Limiter, Limiter]:
     """The per-conversation (20 a minute) and per-address (120 a minute) limits."""
     if redis_url is None:
         return LocalLimiter(limit=20, window=60), LocalLimiter(limit=120, window=60)
-    import redis.asyncio
-
-    # Short timeouts: a slow Redis must not hold a customer's message for long.
-    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    client = redis_client(redis_url)
     return (
         RedisLimiter(client, "oa:limit:conversation", limit=20, window=60),
         RedisLimiter(client, "oa:limit:address", limit=120, window=60),

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
-from bot.core.settings import Settings
+from bot.core.settings import Settings, load_settings
 from bot.rasa_api import RasaApi
 from bot.web.app import create_app
 from bot.web.chat import COOKIE, sign, verify
@@ -120,3 +121,33 @@ def test_a_garbled_cookie_gets_a_fresh_conversation_not_a_500(chat: str, raw: by
         headers = [(b"cookie", COOKIE.encode() + b"=" + raw), (b"content-type", b"application/json")]
         response = httpx.request(method, chat + path, headers=headers, content=b'{"message": "hi"}', timeout=10)
         assert response.status_code in (200, 400, 403), (path, response.text)  # 400: the HTTP parser
+
+
+def first_visit_and_send(url: str, forwarded_for: str) -> int:
+    """A new conversation's first message, claiming to come from `forwarded_for`."""
+    client = visitor(url)
+    headers = {"X-Forwarded-For": forwarded_for}
+    return client.post("/chat/send", json={"message": "hi"}, headers=headers).status_code
+
+
+def test_a_forged_forwarded_address_does_not_escape_the_address_limit(chat: str) -> None:
+    """No trusted proxy (make run): X-Forwarded-For is ignored, so 130 new conversations from
+    one address meet the 120-a-minute limit whatever address each claims."""
+    codes = [first_visit_and_send(chat, f"10.0.{i // 250}.{i % 250}") for i in range(130)]
+    assert codes.count(200) == 120 and codes.count(429) == 10
+
+
+def test_behind_a_trusted_proxy_the_client_is_the_rightmost_untrusted_address(
+    tmp_path: Path, engine: Engine, demo: int, rasa: FakeRasa
+) -> None:
+    settings = load_settings(
+        {"VAR_DIR": str(tmp_path), "CHAT_SECRET": "s" * 40, "TRUSTED_PROXIES": "127.0.0.1,10.9.0.0/16"},
+        dotenv_path=Path("/nonexistent"),
+    )
+    client = RasaApi("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(rasa))
+    app = create_app(settings, engine, clock=lambda: NOW, run_sync=False, rasa=client)
+    with serve_in_thread(app) as url:
+        # The client forged the left part; the real client is 203.0.113.7 (an inner proxy, 10.9.0.1, is trusted).
+        codes = [first_visit_and_send(url, f"198.51.100.{i % 200}, 203.0.113.7, 10.9.0.1") for i in range(121)]
+        assert codes.count(200) == 120 and codes[-1] == 429
+        assert first_visit_and_send(url, "203.0.113.8") == 200  # another customer is unaffected

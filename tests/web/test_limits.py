@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio
 
 from bot.ops.scaled import redis_problem
-from bot.web.limits import LocalLimiter, RedisLimiter, chat_limiters
+from bot.web.limits import LocalLimiter, RedisLimiter, chat_limiters, redis_client
 
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
 
@@ -65,7 +65,36 @@ async def test_the_redis_window_slides(clients: tuple[redis.asyncio.Redis, redis
 
 
 async def test_an_unreachable_redis_lets_messages_through() -> None:
-    dead = redis.asyncio.Redis(host="127.0.0.1", port=1, socket_timeout=0.5, socket_connect_timeout=0.5)
+    dead = redis_client("redis://127.0.0.1:1/0")
     limiter = RedisLimiter(dead, "test:dead", limit=1, window=60)
     assert await limiter.allow("k") and await limiter.allow("k")
     await dead.aclose()
+
+
+async def test_idle_keys_are_forgotten_after_their_window() -> None:
+    now = [0.0]
+    limiter = LocalLimiter(limit=5, window=60, clock=lambda: now[0])
+    for i in range(100_000):
+        await limiter.allow(f"address-{i}")
+    assert len(limiter.hits) == 100_000
+    now[0] = 61.0
+    assert await limiter.allow("a new key")
+    assert list(limiter.hits) == ["a new key"]  # the 100,000 idle keys are gone
+
+
+async def test_a_busy_key_keeps_its_count_while_idle_ones_go() -> None:
+    now = [0.0]
+    limiter = LocalLimiter(limit=2, window=60, clock=lambda: now[0])
+    assert await limiter.allow("idle")
+    now[0] = 30.0
+    assert await limiter.allow("busy") and await limiter.allow("busy") and not await limiter.allow("busy")
+    now[0] = 70.0  # "idle" has been quiet for a window; "busy" has not
+    assert not await limiter.allow("busy")
+    assert "idle" not in limiter.hits
+
+
+async def test_memory_stays_bounded_under_a_flood_of_new_keys() -> None:
+    limiter = LocalLimiter(limit=5, window=60, clock=lambda: 0.0, max_keys=1_000)
+    for i in range(5_000):
+        assert await limiter.allow(f"k{i}")
+    assert len(limiter.hits) <= 1_001

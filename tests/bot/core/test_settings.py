@@ -40,6 +40,8 @@ def test_environment_beats_dotenv(tmp_path: Path) -> None:
         ({"RESTORE_REPORT_LIMIT": "many"}, "RESTORE_REPORT_LIMIT"),
         ({"RESTORE_REPORT_LIMIT": "-1"}, "RESTORE_REPORT_LIMIT"),
         ({"RESTORE_REPORT_WINDOW_MINUTES": "0"}, "RESTORE_REPORT_WINDOW_MINUTES"),
+        ({"TRUSTED_PROXIES": "haproxy"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "10.0.0.1,*"}, "TRUSTED_PROXIES"),
     ],
 )
 def test_bad_values_fail_fast(env: dict[str, str], message: str) -> None:
@@ -134,3 +136,9 @@ def test_redis_is_optional_and_taken_as_given() -> None:
 def test_the_restore_report_window_is_read_in_minutes() -> None:
     settings = load_settings({"RESTORE_REPORT_LIMIT": "3", "RESTORE_REPORT_WINDOW_MINUTES": "30"}, dotenv_path=NO_FILE)
     assert (settings.restore_report_limit, settings.restore_report_window) == (3, 1800.0)
+
+
+def test_no_proxy_is_trusted_unless_named() -> None:
+    assert load_settings({}, dotenv_path=NO_FILE).trusted_proxies == ()
+    named = load_settings({"TRUSTED_PROXIES": " 10.0.0.5, 10.1.0.0/16 ,"}, dotenv_path=NO_FILE)
+    assert named.trusted_proxies == ("10.0.0.5", "10.1.0.0/16")
