@@ -5,6 +5,7 @@ our patches installed. Runs only in `.venv-rasa`, Rasa's own environment.
   appears on a command line (`ps`). The same secret signs the JWTs that our clients send in an
   Authorization header, so no client puts it in a URL either (URLs end up in access logs).
 - Every conversation id in an HTTP API path is checked before Rasa's tracker store sees it.
+- Every bearer token is checked before sanic-jwt sees it (`refuse_bad_tokens`).
 - The tracker store's failures reach the channel (rasa_plugins.tracker_store), and the
   per-message work is made cheaper (rasa_plugins.speedups).
 """
@@ -60,7 +61,40 @@ async def refuse_bad_conversation_ids(request: Request) -> Any:
     return None
 
 
-def install_api_guard() -> None:
+# Clock skew allowed on a token's expiry; sanic-jwt's default allows 180 s.
+TOKEN_LEEWAY = 30
+
+
+def refuse_bad_tokens(secret: str) -> Any:
+    """A request middleware: a bearer token must be an HS256 JWT signed with `secret`, with an
+    expiry that has not passed (30 s of clock skew at most), or the request gets 401.
+
+    sanic-jwt (Rasa 3.6's) lets PyJWT's error for `alg: none` or a foreign algorithm escape as
+    a 500 with a traceback, allows 180 s past expiry, and accepts a token with no `exp`. It
+    still checks what passes here (the role, for one).
+    """
+    import jwt
+
+    async def check(request: Request) -> Any:
+        header = request.headers.get("authorization")
+        if header is None:
+            return None  # Rasa's own rules: the token in the query string, or 401
+        scheme, _, token = header.partition(" ")
+        try:
+            if scheme.lower() != "bearer":
+                raise jwt.InvalidTokenError("not a bearer token")
+            jwt.decode(token.strip(), secret, algorithms=["HS256"], leeway=TOKEN_LEEWAY, options={"require": ["exp"]})
+        except jwt.InvalidTokenError as exc:
+            return sanic_response.json(
+                {"status": "failure", "reason": "NotAuthenticated", "message": f"bad token: {exc.__class__.__name__}"},
+                401,
+            )
+        return None
+
+    return check
+
+
+def install_api_guard(secret: str | None = None) -> None:
     """Wrap `rasa.core.run.configure_app` so that the app it builds checks conversation ids.
 
     Rasa 3.6 offers no hook for middleware on its HTTP API (channel blueprints' middleware
@@ -76,6 +110,8 @@ def install_api_guard() -> None:
     def configure_app(*args: Any, **kwargs: Any) -> Any:
         app = original(*args, **kwargs)
         app.register_middleware(refuse_bad_conversation_ids, "request")
+        if secret:
+            app.register_middleware(refuse_bad_tokens(secret), "request")
         SERVING["app"] = app  # for tell_to_try_again, which runs where no request is at hand
         return app
 
@@ -85,7 +121,7 @@ def install_api_guard() -> None:
 
 def main() -> None:
     sys.argv = rasa_argv(sys.argv[1:], dict(os.environ))
-    install_api_guard()
+    install_api_guard(os.environ[TOKEN_VARIABLE])
     install_honest_tracker_store()
     threads = nlu_threads(dict(os.environ))
     if threads:

@@ -99,6 +99,27 @@ def test_http_api_takes_a_signed_jwt_in_the_header(assistant: Assistant) -> None
     assert httpx.get(url, timeout=30).status_code == 401
 
 
+def test_http_api_answers_every_bad_token_with_401_and_no_traceback(assistant: Assistant) -> None:
+    url = f"{assistant.rasa_url}/conversations/hardening-jwt/tracker"
+    claims = {"user": {"username": "x", "role": "admin"}}
+    fresh = {**claims, "exp": int(time.time()) + 300}
+    bad = {
+        "alg none": jwt.encode(fresh, None, algorithm="none"),
+        "HS512 with the right secret": jwt.encode(fresh, assistant.token, algorithm="HS512"),
+        "expired 60 s ago": RasaAuth(assistant.token, clock=lambda: time.time() - 360).bearer(),
+        "no exp": jwt.encode(claims, assistant.token, algorithm="HS256"),
+        "not a JWT": "abc.def.ghi",
+        "garbage": "\u00e9\u00e9",
+    }
+    for what, token in bad.items():
+        response = httpx.get(url, headers={"Authorization": f"Bearer {token}".encode()}, timeout=30)
+        assert response.status_code == 401, (what, response.status_code, response.text[:200])
+        assert "Traceback" not in response.text
+    assert httpx.get(url, headers={"Authorization": "Basic eDp5"}, timeout=30).status_code == 401
+    within_skew = RasaAuth(assistant.token, clock=lambda: time.time() - 310)  # expired 10 s ago
+    assert httpx.get(url, auth=within_skew, timeout=30).status_code == 200
+
+
 @pytest.mark.parametrize(("method", "path"), [("POST", "/webhook"), ("GET", "/actions")])
 def test_action_server_refuses_calls_without_the_secret(assistant: Assistant, method: str, path: str) -> None:
     settings = assistant.servers.settings
