@@ -20,6 +20,7 @@ from typing import Any
 from sanic import response as sanic_response
 from sanic.request import Request
 
+from common.private import install_private_logging, redact_event
 from common.text import conversation_id_problem
 from rasa_plugins.inputs import SERVING
 from rasa_plugins.speedups import (
@@ -119,7 +120,23 @@ def install_api_guard(secret: str | None = None) -> None:
     rasa.core.run.configure_app = configure_app
 
 
+def install_private_logs() -> None:
+    """No customer's words, phone number or e-mail address in Rasa's logs.
+
+    Rasa's structured events carry the message (`rest.message.received.timeout`, for one,
+    logs it verbatim) and pass through `rasa.utils.log_utils._anonymizer`, a hook for Rasa
+    Pro's anonymisation that does nothing here; `configure_structlog` looks it up when Rasa
+    starts, so replacing it redacts those fields. The record factory masks contact details in
+    everything else Rasa, Sanic and the libraries log.
+    """
+    import rasa.utils.log_utils
+
+    rasa.utils.log_utils._anonymizer = redact_event
+    install_private_logging()
+
+
 def main() -> None:
+    install_private_logs()
     sys.argv = rasa_argv(sys.argv[1:], dict(os.environ))
     install_api_guard(os.environ[TOKEN_VARIABLE])
     install_honest_tracker_store()

@@ -7,7 +7,6 @@ lives in the domain, the facts come from the store and the knowledge file.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ from bot.incidents.reads import IncidentView, Overview, ServiceState, StateKind,
 from bot.knowledge.catalogue import CONNECTIVITY_SERVICES, TOPIC_INTENTS
 from bot.knowledge.file import Knowledge
 from bot.people.escalations import Receipt
+from common.private import phone_digits
 
 MARKERS = {
     ServiceStatus.MAJOR_OUTAGE: "🔴",
@@ -125,10 +125,7 @@ def _update_reply(ctx: Context, update: UpdateView) -> Reply:
 
 def dialable(number: object) -> str | None:
     """Digits (and a leading +) of a phone number a customer typed, if it looks like one."""
-    if not isinstance(number, str):
-        return None
-    digits = re.sub(r"[\s().-]", "", number.strip())
-    return digits if re.fullmatch(r"\+?\d{6,15}", digits) else None
+    return phone_digits(number) if isinstance(number, str) else None
 
 
 def _steps(ctx: Context, key: str, phone_number: str | None, confirmed: bool) -> list[str]:

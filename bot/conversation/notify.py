@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from bot.core.clock import Clock, utcnow
 from bot.core.devsecrets import rasa_token
 from bot.core.errors import OutageAssistantError, ValidationError
+from bot.core.logs import configure_logging
 from bot.core.settings import Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import Incident, IncidentStatus, IncidentUpdate, Notification, Service, Subscription
@@ -247,7 +248,7 @@ class Notifier:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load_settings()
         notifier = Notifier(

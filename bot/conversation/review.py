@@ -24,6 +24,7 @@ from bot.db.audit import record
 from bot.db.models import NluLabel
 from bot.knowledge.catalogue import CUSTOMER_INTENTS
 from bot.rasa_api import messages_and_forms_since, user_event_data
+from common.private import mask_private
 from common.text import printable
 
 # What staff choose for a message that is no request at all (spam, a test, keyboard mash):
@@ -36,9 +37,6 @@ FALLBACK = "nlu_fallback"
 # During a big outage a week holds a great many messages; the page reads at most this many
 # of the newest, so that it stays quick.
 MAX_SCANNED = 20000
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-# Seven or more digits, allowing the spaces, dashes, dots and brackets people put in numbers.
-_PHONE = re.compile(r"\+?\d(?:[\s().-]*\d){6,}")
 _SPACE = re.compile(r"\s+")
 
 
@@ -59,9 +57,8 @@ def clean(message: str) -> str:
     Square brackets become round ones: in Rasa's training format `[words](entity)` is an
     entity annotation, and a customer's brackets must not turn into one.
     """
-    value = _SPACE.sub(" ", printable(message)).strip()
-    value = _EMAIL.sub("someone@example.com", value)
-    value = _PHONE.sub("021 000 0000", value)
+    value = mask_private(printable(message), email_as="someone@example.com", phone_as="021 000 0000")
+    value = _SPACE.sub(" ", value).strip()
     return value.replace("[", "(").replace("]", ")").replace("{", "(").replace("}", ")")[:MAX_TEXT]
 
 

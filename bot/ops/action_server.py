@@ -23,6 +23,7 @@ from sanic.request import Request
 from bot.core.devsecrets import action_token
 from bot.core.errors import OutageAssistantError
 from bot.core.settings import load_settings
+from common.private import install_private_logging
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def create_action_app(secret: str, package: str = "actions") -> Sanic:
 
 
 def main() -> None:
+    install_private_logging()
     utils.configure_colored_logging("INFO")
     utils.update_sanic_log_level()
     settings = load_settings()

@@ -7,7 +7,6 @@ running: a server that exits is started again (bot.ops.supervise) while the othe
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import sys
@@ -15,13 +14,14 @@ import sys
 from bot.core.clock import utcnow
 from bot.core.devsecrets import rasa_token
 from bot.core.errors import OutageAssistantError
+from bot.core.logs import configure_logging
 from bot.core.settings import Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.migrate import upgrade
 from bot.db.models import StaffRole
 from bot.incidents.seed import is_empty, load_scenario, scenario_path
 from bot.knowledge.file import load_knowledge
-from bot.ops.servers import Servers
+from bot.ops.servers import Servers, keep_private
 from bot.ops.supervise import run_until_stopped
 from bot.people.staff import count_staff, create_user
 
@@ -71,9 +71,10 @@ DEMO_ACCOUNTS = (("admin", StaffRole.ADMIN), ("agent", StaffRole.AGENT))
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load_settings()
+        keep_private(settings.var_dir)
         servers = Servers(settings=settings, env=dict(os.environ), token=rasa_token(settings))
         if prepare_store(settings):
             print("Loaded the demo outage (day two). Reload it any time with: make reset-demo", flush=True)

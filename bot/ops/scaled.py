@@ -18,7 +18,6 @@ load-balancer configuration this module writes for one machine.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import socket
@@ -34,10 +33,11 @@ from sqlalchemy import Connection, make_url, text
 
 from bot.core.devsecrets import rasa_token
 from bot.core.errors import ConfigurationError, OutageAssistantError
+from bot.core.logs import configure_logging
 from bot.core.settings import PROJECT_ROOT, load_settings
 from bot.db.engine import make_engine
 from bot.ops.run import demo_accounts, prepare_store
-from bot.ops.servers import Servers, free_port, wait_for
+from bot.ops.servers import Servers, free_port, keep_private, wait_for
 from bot.ops.supervise import run_until_stopped
 
 DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/outage_assistant"
@@ -233,7 +233,7 @@ class ScaledAssistant:
 
 def main() -> int:
     """`make run-scaled`: REPLICAS replicas on the PostgreSQL and Redis the environment names."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     env = dict(os.environ)
     url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not url.startswith("postgresql"):
@@ -252,6 +252,7 @@ def main() -> int:
     # whose accounts live in another database.
     var = Path(env.get("VAR_DIR") or PROJECT_ROOT / "var") / "scaled"
     env["VAR_DIR"] = str(var)
+    keep_private(var)
     assistant = ScaledAssistant(env=env, var=var, replicas=replicas, with_web=True)
     problem = postgres_problem(make_url(url).set(database="postgres").render_as_string(hide_password=False))
     problem = problem or redis_problem(redis_host)

@@ -36,6 +36,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def keep_private(var: Path) -> None:
+    """Files this process and its servers create are theirs alone (umask 077: databases and
+    their -wal and -shm files, logs, secrets, pid files), and so are those already under `var`."""
+    os.umask(0o077)
+    var.mkdir(parents=True, exist_ok=True)
+    var.chmod(0o700)
+    for path in var.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
     """An environment for one throwaway assistant: its own files, ports and token under `var`."""
     return {

@@ -17,6 +17,7 @@ from bot.db.models import Escalation, EscalationNote, EscalationStatus, StaffUse
 from bot.incidents.reads import Overview
 from bot.knowledge.file import Knowledge
 from bot.people.staff import console_actor
+from common.private import normalise_text, phone_digits
 from common.text import printable
 
 MAX_NEED = 2000
@@ -25,20 +26,22 @@ URGENCY_ORDER = {Urgency.SAFETY: 0, Urgency.TIME_CRITICAL: 1, Urgency.NORMAL: 2}
 ACTIVE = (EscalationStatus.OPEN, EscalationStatus.IN_PROGRESS)
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}$")
-_PHONE_CHARS = re.compile(r"[\s().-]")
 _YES = re.compile(r"^\s*(yes|yep|yeah|yea|ae|aye|y|urgent|it is|it's urgent|very)\b", re.IGNORECASE)
 _NO = re.compile(r"^\s*(no|nope|nah|n|not really|not urgent|it can wait)\b", re.IGNORECASE)
 
 
 def normalise_contact(text: object) -> str:
-    """A phone number (7-15 digits, optional +) or an e-mail address, normalised; else ValidationError."""
+    """A phone number (7-15 digits, optional +) or an e-mail address, normalised; else ValidationError.
+
+    Normalised first (`common.private`): a number typed with a right-to-left override or in
+    Arabic-Indic digits is stored as the ASCII digits it reads as, in that order."""
     if not isinstance(text, str):
         raise ValidationError("a contact must be text")
-    value = text.strip()
+    value = normalise_text(text).strip()
     if _EMAIL.match(value) and len(value) <= 254:
         return value.lower()
-    digits = _PHONE_CHARS.sub("", value)
-    if re.fullmatch(r"\+?\d{7,15}", digits):
+    digits = phone_digits(value)
+    if digits is not None:
         return digits
     raise ValidationError("that doesn't look like a phone number or an e-mail address")
 

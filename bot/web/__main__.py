@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import resource
 
 import uvicorn
 
+from bot.core.logs import configure_logging
 from bot.core.settings import load_settings
 from bot.web.app import create_app
 
@@ -22,7 +22,7 @@ def open_files_to_hard_limit() -> None:
 
 def main() -> None:
     open_files_to_hard_limit()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = load_settings()
     uvicorn.run(
         create_app(settings),

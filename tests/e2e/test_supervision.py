@@ -4,6 +4,7 @@ others keep answering and no conversation loses a message."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -169,6 +170,42 @@ def test_a_killed_server_comes_back_and_nothing_is_lost(launched: Launched, name
     events = httpx.get(launched.rasa(f"/conversations/{me}/tracker"), auth=RasaAuth(launched.token), timeout=30)
     said = [e.get("text") for e in events.json()["events"] if e.get("event") == "user"]
     assert said == ["I can't top up my phone", "when will it be fixed?"]
+
+
+PRIVATE_WORDS = ("Wiremu Tautahi", "Kowhai Street")
+PHONE, EMAIL = "09 123 4567", "wiremu.tautahi@example.co.nz"
+
+
+def test_no_customer_text_phone_or_email_is_in_any_log(launched: Launched) -> None:
+    """Customers' words go through the web chat and the REST channel, some of them abandoned
+    by the client mid-turn (Rasa logs a timed-out REST message with its text); nothing of them
+    reaches a log, whichever process wrote it."""
+    said = f"{PRIVATE_WORDS[0]} of 12 {PRIVATE_WORDS[1]} here, my landline {PHONE} can't divert, mail {EMAIL}"
+    page = httpx.get(launched.web("/"), timeout=10)
+    chat = httpx.post(launched.web("/chat/send"), json={"message": said}, cookies=page.cookies, timeout=60)
+    assert chat.status_code == 200, chat.text
+    for i in range(3):
+        with contextlib.suppress(httpx.TimeoutException):
+            httpx.post(
+                launched.rasa("/webhooks/rest/webhook"),
+                json={"sender": f"pii-{uuid.uuid4().hex[:8]}", "message": f"{said} ({i})"},
+                timeout=0.05,
+            )
+    assert texts(launched.say(f"pii-{uuid.uuid4().hex[:8]}", said))
+    time.sleep(3)  # the abandoned turns finish and log
+    logged = launched.log.read_text(errors="replace")
+    assert "rest.message.received.timeout" in logged  # Rasa did log the abandoned turns
+    for private in (*PRIVATE_WORDS, PHONE, PHONE.replace(" ", ""), EMAIL, "wiremu"):
+        assert private.lower() not in logged.lower(), private
+
+
+def test_the_files_under_var_are_private(launched: Launched) -> None:
+    """Databases (with their -wal and -shm files), logs, secrets and pid files: 0600."""
+    files = [p for p in launched.var.rglob("*") if p.is_file()]
+    assert any(p.name == "outage.db" for p in files) and any(p.name == "tracker.db" for p in files)
+    assert any(p.name.endswith("-wal") for p in files)
+    loose = {str(p.relative_to(launched.var)): oct(p.stat().st_mode & 0o777) for p in files if p.stat().st_mode & 0o077}
+    assert loose == {}
 
 
 def test_no_secret_is_in_any_log(launched: Launched) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.clock import Clock, utcnow
 from bot.core.errors import ConfigurationError, IncidentSourceError, StatusPageError
+from bot.core.logs import configure_logging
 from bot.core.settings import Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import SourceHealth
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Keep the incident store in step with a Statuspage page.")
     parser.add_argument("--once", action="store_true", help="poll once and exit (status 1 if the poll failed)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = load_settings()
     if not settings.statuspage_url:
         print("STATUSPAGE_URL is not set; nothing to sync", file=sys.stderr)

@@ -151,3 +151,10 @@ def test_snapshot_keeps_transcript_intents_and_incident_state(session: Session, 
     assert [t["who"] for t in snap["transcript"]] == ["customer", "assistant"]
     assert snap["transcript"][0]["intent"] == "top_up" and snap["transcript"][0]["entities"][0]["value"] == "top_up"
     assert snap["incidents"] and "Prepaid top-up" in snap["incidents"][0]["affected"]
+
+
+@pytest.mark.parametrize(
+    "typed", ["\u202e09 123 4567\u202c", "٠٩ ١٢٣ ٤٥٦٧", "09\u200b123\u200b4567", "０９ １２３ ４５６７"]
+)
+def test_a_contact_is_stored_as_its_ascii_digits_in_order(typed: str) -> None:
+    assert normalise_contact(typed) == "091234567"
