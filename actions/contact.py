@@ -11,8 +11,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, entity_values, send, service_in_context
 from bot.conversation.answers import notice_replies, notify_answer, notify_target, stale_note
+from bot.conversation.clients import client_key_in
 from bot.conversation.notify import notice, subscribe
-from bot.core.errors import IncidentSourceError, KnowledgeError, ValidationError
+from bot.core.errors import IncidentSourceError, KnowledgeError, LimitError, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +33,14 @@ class ActionNotifyMe(IncidentStateMixin, Action):
             subscribed = False
             if incident is not None:
                 channel = tracker.get_latest_input_channel() or "unknown"
+                client = client_key_in(tracker.latest_message)
                 now = self.store.clock()
                 subscribed = await self.store.transaction(
-                    lambda session: subscribe(session, tracker.sender_id, channel, key, now)
+                    lambda session: subscribe(session, tracker.sender_id, channel, key, now, client)
                 )
+        except LimitError:
+            dispatcher.utter_message(response="utter_notify_limited")
+            return []
         except (IncidentSourceError, KnowledgeError, ValidationError) as exc:
             # Say plainly that nothing was stored: the customer must not wait for a message.
             logger.warning("could not subscribe %s: %s", tracker.sender_id, exc)

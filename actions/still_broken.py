@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, entity_values, latest_intent, service_in_context
 from bot.conversation.answers import Context, Reply, still_broken_answer
+from bot.conversation.clients import client_key_in
 from bot.conversation.entities import services_for
 from bot.core.errors import IncidentSourceError
 from bot.incidents.reads import StateKind
@@ -36,22 +37,30 @@ class ActionStillBroken(IncidentStateMixin, Action):
         if key is None:
             dispatcher.utter_message(response="utter_still_broken_which")
             return []
-        restored: list[bool] = []
+        # The incident that restored the service, if it is back after one (not still down, and
+        # not a service no incident touched: neither is a report that a fix failed).
+        restored_by: list[int | None] = []
 
         def build(ctx: Context) -> list[Reply]:
-            restored.append(ctx.overview.service(key).kind is not StateKind.AFFECTED)
+            state = ctx.overview.service(key)
+            back = state.kind in (StateKind.RESTORED, StateKind.RESOLVED) and state.incident is not None
+            restored_by.append(state.incident.id if back and state.incident is not None else None)
             return still_broken_answer(ctx, key)
 
         extra = await self.respond(dispatcher, tracker, build, domain)
         if extra is None:
             return []
         events = [SlotSet("service", key), *extra]
-        if not restored or not restored[0]:
+        incident_id = restored_by[0] if restored_by else None
+        if incident_id is None:
             return events
         channel = tracker.get_latest_input_channel() or "unknown"
+        client = client_key_in(tracker.latest_message)
         now = self.store.clock()
         try:
-            await self.store.transaction(lambda s: report_still_broken(s, tracker.sender_id, channel, key, now))
+            await self.store.transaction(
+                lambda s: report_still_broken(s, tracker.sender_id, channel, key, incident_id, now, client)
+            )
         except IncidentSourceError as exc:  # the customer's answer matters more than the count
             logger.warning("could not count a report after restore: %s", exc)
         return [*events, SlotSet("offered_escalation", True), SlotSet("escalation_reason", REASON)]

@@ -93,14 +93,15 @@ class RasaApi:
         if client is not None:
             await client.aclose()
 
-    async def send_message(self, conversation_id: str, text: str, channel: str) -> list[Any]:
+    async def send_message(
+        self, conversation_id: str, text: str, channel: str, metadata: dict[str, Any] | None = None
+    ) -> list[Any]:
         """A customer's message through the REST channel; the assistant's replies.
         Raises httpx.HTTPError or ValueError (not JSON)."""
-        response = await self.client().post(
-            "/webhooks/rest/webhook",
-            json={"sender": conversation_id, "message": text, "input_channel": channel},
-            timeout=30.0,
-        )
+        body: dict[str, Any] = {"sender": conversation_id, "message": text, "input_channel": channel}
+        if metadata:
+            body["metadata"] = metadata
+        response = await self.client().post("/webhooks/rest/webhook", json=body, timeout=30.0)
         response.raise_for_status()
         replies = response.json()
         if not isinstance(replies, list):

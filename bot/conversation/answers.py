@@ -430,7 +430,11 @@ def still_broken_answer(ctx: Context, key: str) -> list[Reply]:
     info = ctx.knowledge.service(key)
     steps = [*info.troubleshooting, info.normal_way]
     variables = {"service_name": state.name, "is_are": info.is_are, "steps": _bullets(steps), "as_of": ctx.as_of}
-    return [Reply("utter_still_broken_after_restore", variables), Reply("utter_offer_escalation_restored")]
+    # "Working again" only where an incident had it down; a service no outage touched is not
+    # "back", and saying so would tell the customer of a fix that never happened.
+    restored = state.kind in (StateKind.RESTORED, StateKind.RESOLVED) and state.incident is not None
+    said = "utter_still_broken_after_restore" if restored else "utter_still_broken_not_down"
+    return [Reply(said, variables), Reply("utter_offer_escalation_restored")]
 
 
 def single_offer(replies: Sequence[Reply]) -> list[Reply]:

@@ -27,7 +27,7 @@ SHORT_VARIATION = "twilio"
 # In the short message: the state, the update's time, the ETA, emergencies and staleness.
 _SHORT = re.compile(
     r"utter_(emergency_help|service_\w+|checked|latest_update|update_unchanged|update_overdue|eta\w*"
-    r"|state_stale|still_broken_after_restore)$"
+    r"|state_stale|still_broken_after_restore|still_broken_not_down)$"
 )
 # Said in full by their short variation, so MORE need not repeat them.
 _WHOLE = re.compile(r"utter_(emergency_help|checked|update_unchanged|update_overdue|eta\w*|state_stale)$")

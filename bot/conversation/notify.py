@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.core.clock import Clock, utcnow
 from bot.core.devsecrets import rasa_token
-from bot.core.errors import OutageAssistantError, ValidationError
+from bot.core.errors import LimitError, OutageAssistantError, ValidationError
 from bot.core.logs import configure_logging
 from bot.core.settings import Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
@@ -54,8 +54,23 @@ class NoticeView:
     posted_at: datetime
 
 
-def subscribe(session: Session, conversation_id: str, channel: str, service_key: str | None, now: datetime) -> bool:
-    """Subscribe; False if this conversation already waits on that service (nothing changes)."""
+# New subscriptions asked from one address (web chat) in CLIENT_WINDOW; more get LimitError.
+# One client minting conversations could otherwise fill the outbox (issue 20: 100 from one
+# address were all stored). One per conversation and service holds whatever the address.
+SUBSCRIPTIONS_PER_CLIENT = 10
+CLIENT_WINDOW = timedelta(hours=1)
+
+
+def subscribe(
+    session: Session,
+    conversation_id: str,
+    channel: str,
+    service_key: str | None,
+    now: datetime,
+    client_key: str | None = None,
+) -> bool:
+    """Subscribe; False if this conversation already waits on that service (nothing changes).
+    LimitError if this address has asked for SUBSCRIPTIONS_PER_CLIENT already this hour."""
     problem = conversation_id_problem(conversation_id)
     if problem:
         raise ValidationError(f"a subscription needs a conversation id; this one {problem}")
@@ -70,6 +85,14 @@ def subscribe(session: Session, conversation_id: str, channel: str, service_key:
     ).first()
     if existing is not None:
         return False
+    if client_key is not None:
+        recent = session.scalar(
+            select(func.count(Subscription.id)).where(
+                Subscription.client_key == client_key, Subscription.created_at > now - CLIENT_WINDOW
+            )
+        )
+        if (recent or 0) >= SUBSCRIPTIONS_PER_CLIENT:
+            raise LimitError("too many notification requests from this address; try again later")
     latest = session.scalar(select(func.max(IncidentUpdate.id))) or 0
     session.add(
         Subscription(
@@ -78,6 +101,7 @@ def subscribe(session: Session, conversation_id: str, channel: str, service_key:
             service_key=service_key,
             created_at=now,
             after_update_id=latest,
+            client_key=client_key,
         )
     )
     session.flush()

@@ -35,3 +35,7 @@ class StatusPageError(IncidentSourceError):
 
 class ConversationStoreError(OutageAssistantError):
     """Rasa's tracker store (the conversations) could not be read."""
+
+
+class LimitError(ValidationError):
+    """Too many of one kind of request from one address or customer in a while."""

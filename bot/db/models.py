@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -200,6 +200,7 @@ class Subscription(Base):
     """A conversation that asked to be told when a service's incident changes ("tell me when it's fixed")."""
 
     __tablename__ = "subscription"
+    __table_args__ = (Index("ix_subscription_client_key", "client_key", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
@@ -212,6 +213,8 @@ class Subscription(Base):
     after_update_id: Mapped[int] = mapped_column(Integer, default=0)
     # Set once the incident it waited for is resolved (or the customer cancels).
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # A keyed hash of the address it was asked from (web chat), for the per-address limit.
+    client_key: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class Notification(Base):
@@ -362,9 +365,19 @@ class RestoreReport(Base):
     soon after a fix mean the fix did not fully work; the console counts them per service."""
 
     __tablename__ = "restore_report"
+    __table_args__ = (
+        Index("ix_restore_report_client_key", "client_key", "reported_at"),
+        Index("ix_restore_report_conversation", "conversation_id", "service_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_key: Mapped[str] = mapped_column(String(32), index=True)
     conversation_id: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(32))
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # The incident whose resolution (or restore) the customer disputes; one report each counts.
+    incident_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # A keyed hash of the address the report came from (web chat), never the address itself.
+    client_key: Mapped[str | None] = mapped_column(String(32), default=None)
+    # False: kept, but left out of the figure staff see (too many from one address in an hour).
+    counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

@@ -1,69 +1,115 @@
 """Customers' reports that a service the store marks restored still fails for them.
 
-One report per conversation and service a day counts, so one customer asking again does not
-look like many. Operators see the counts in the console, and a service with more than
-RESTORE_REPORT_LIMIT reports in RESTORE_REPORT_WINDOW_MINUTES is flagged on the incidents page:
-the fix may not have fully worked.
+The figure staff see is of distinct customers, and it must not be forgeable (issue 20):
+
+- one report per conversation (the contact, on SMS, WhatsApp, Messenger and Telegram) and
+  service per incident counts; asking again changes nothing;
+- only a service an incident affected can be reported (the action checks), never one that
+  was not down;
+- at most COUNTED_PER_CLIENT reports an hour from one address (web chat) count. The rest are
+  kept, marked not counted, and shown apart: a carrier's shared address still shows up,
+  while one client minting conversations cannot move the figure.
+
+Operators see the counts in the console, and a service with more than RESTORE_REPORT_LIMIT
+customers in RESTORE_REPORT_WINDOW_MINUTES is flagged on the incidents page: the fix may not
+have fully worked.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import RestoreReport, Service
 
-SAME_CUSTOMER = timedelta(days=1)
+COUNTED_PER_CLIENT = 5
+CLIENT_WINDOW = timedelta(hours=1)
 
 
-def report_still_broken(session: Session, conversation_id: str, channel: str, service_key: str, now: datetime) -> bool:
-    """Record the report; False if this conversation already reported this service today."""
+class Outcome(str, enum.Enum):
+    COUNTED = "counted"
+    HELD = "held"  # stored, not counted: too many from one address this hour
+    REPEAT = "repeat"  # this customer already reported this service for this incident
+
+
+def report_still_broken(
+    session: Session,
+    conversation_id: str,
+    channel: str,
+    service_key: str,
+    incident_id: int,
+    now: datetime,
+    client_key: str | None = None,
+) -> Outcome:
+    """Record that `service_key`, restored by incident `incident_id`, still fails for this customer."""
     earlier = session.scalar(
         select(RestoreReport.id).where(
-            RestoreReport.conversation_id == conversation_id,
+            RestoreReport.conversation_id == conversation_id[:128],
             RestoreReport.service_key == service_key,
-            RestoreReport.reported_at > now - SAME_CUSTOMER,
+            RestoreReport.incident_id == incident_id,
         )
     )
     if earlier is not None:
-        return False
+        return Outcome.REPEAT
+    counted = True
+    if client_key is not None:
+        recent = session.scalar(
+            select(func.count(RestoreReport.id)).where(
+                RestoreReport.client_key == client_key,
+                RestoreReport.reported_at > now - CLIENT_WINDOW,
+                RestoreReport.counted.is_(True),
+            )
+        )
+        counted = (recent or 0) < COUNTED_PER_CLIENT
     session.add(
         RestoreReport(
-            service_key=service_key, conversation_id=conversation_id[:128], channel=channel[:32], reported_at=now
+            service_key=service_key,
+            conversation_id=conversation_id[:128],
+            channel=channel[:32],
+            reported_at=now,
+            incident_id=incident_id,
+            client_key=client_key,
+            counted=counted,
         )
     )
     session.flush()
-    return True
+    return Outcome.COUNTED if counted else Outcome.HELD
 
 
 @dataclass(frozen=True)
 class ReportCount:
     service_key: str
     service_name: str
-    count: int
+    count: int  # distinct customers whose reports count
     first_at: datetime
     last_at: datetime
+    held: int = 0  # reports kept but not counted (too many from one address)
 
 
 def report_counts(session: Session, since: datetime) -> list[ReportCount]:
-    """Per service, most reported first: how many reports since `since`, and when."""
+    """Per service, most reported first: how many customers' reports count since `since`, how
+    many more were held back, and when."""
+    customers = func.count(func.distinct(case((RestoreReport.counted.is_(True), RestoreReport.conversation_id))))
+    held = func.sum(case((RestoreReport.counted.is_(True), 0), else_=1))
     rows = session.execute(
         select(
             RestoreReport.service_key,
             func.coalesce(Service.name, RestoreReport.service_key),
-            func.count(RestoreReport.id),
+            customers,
             func.min(RestoreReport.reported_at),
             func.max(RestoreReport.reported_at),
+            held,
         )
         .outerjoin(Service, Service.key == RestoreReport.service_key)
         .where(RestoreReport.reported_at >= since)
         .group_by(RestoreReport.service_key, Service.name)
-        .order_by(func.count(RestoreReport.id).desc(), RestoreReport.service_key)
+        .order_by(customers.desc(), RestoreReport.service_key)
     ).all()
-    return [ReportCount(key, name, int(n), first, last) for key, name, n, first, last in rows]
+    return [ReportCount(key, name, int(n), first, last, int(h or 0)) for key, name, n, first, last, h in rows]
 
 
 def flagged(session: Session, now: datetime, limit: int, window: timedelta) -> list[ReportCount]:

@@ -32,6 +32,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.conversation.clients import METADATA_KEY, client_key
 from bot.core.devsecrets import chat_secret
 from bot.core.errors import ConversationStoreError
 from bot.core.settings import Settings
@@ -147,7 +148,8 @@ async def send(request: Request, ctx: Context, chat: Gate, payload: Annotated[An
     if len(message) > MAX_MESSAGE:
         return JSONResponse({"detail": f"Messages are limited to {MAX_MESSAGE} characters."}, 413)
     try:
-        replies = await ctx.rasa.send_message(conversation_id, printable(message), CHANNEL)
+        client = {METADATA_KEY: client_key(address, chat.key)}
+        replies = await ctx.rasa.send_message(conversation_id, printable(message), CHANNEL, client)
     except (httpx.HTTPError, ValueError):
         logger.warning("the assistant did not answer a web chat message")
         return JSONResponse({"detail": "The assistant is not answering right now. Please try again in a minute."}, 503)

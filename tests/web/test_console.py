@@ -349,12 +349,14 @@ def test_incidents_page_shows_an_overdue_update_and_services_failing_after_resto
         incident = s.get(Incident, demo)
         assert incident is not None
         incident.next_update_at = NOW - timedelta(minutes=40)
-        for n in range(6):  # one more than the default limit of 5 an hour
-            report_still_broken(s, f"c{n}", "webchat", "voicemail", NOW - timedelta(minutes=n))
-        report_still_broken(s, "c0", "webchat", "voicemail", NOW)  # the same customer again: not counted
+        for n in range(6):  # one more than the default limit of 5 an hour, each from its own address
+            report_still_broken(s, f"c{n}", "webchat", "voicemail", demo, NOW - timedelta(minutes=n), f"{n:016x}")
+        report_still_broken(s, "c0", "webchat", "voicemail", demo, NOW)  # the same customer again: not counted
+        for n in range(6, 16):  # ten more from one address: five count, five are held back
+            report_still_broken(s, f"c{n}", "webchat", "voicemail", demo, NOW, "f" * 16)
     admin = login(console, "admin")
     page = admin.get("/console/incidents").text
     assert "is overdue" in page and "40 minutes ago" in page
-    assert "Voicemail: 6 customers say it still fails after restore in the last 60 minutes" in page
+    assert "Voicemail: 11 customers say it still fails after restore in the last 60 minutes" in page
     overview = admin.get("/console/overview").text
-    assert "Reports after restore" in overview and "<td>Voicemail</td><td>6</td>" in overview
+    assert "Reports after restore" in overview and "<td>Voicemail</td><td>11</td><td>5</td>" in overview

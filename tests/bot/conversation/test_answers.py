@@ -359,6 +359,11 @@ def test_fixed_but_not_for_me_gets_troubleshooting_and_a_person(ctx: Context, kn
     assert knowledge.service("voicemail").normal_way in steps
 
 
+def test_still_broken_for_a_service_no_outage_touched_is_not_called_working_again(ctx: Context) -> None:
+    replies = still_broken_answer(ctx, "broadband")  # never down in the demo
+    assert names(replies) == ["utter_still_broken_not_down", "utter_offer_escalation_restored"]
+
+
 def test_still_broken_while_affected_gets_the_service_answer(ctx: Context) -> None:
     assert names(still_broken_answer(ctx, "top_up")) == names(service_answer(ctx, "top_up"))
 

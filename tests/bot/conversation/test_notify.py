@@ -14,8 +14,16 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.conversation.notify import EXTERNAL_INTENT, Notifier, enqueue_due, push_due, subscribe, take_pending
-from bot.core.errors import ValidationError
+from bot.conversation.notify import (
+    EXTERNAL_INTENT,
+    SUBSCRIPTIONS_PER_CLIENT,
+    Notifier,
+    enqueue_due,
+    push_due,
+    subscribe,
+    take_pending,
+)
+from bot.core.errors import LimitError, ValidationError
 from bot.core.settings import load_settings
 from bot.db.engine import make_session_factory
 from bot.db.models import Notification
@@ -34,6 +42,17 @@ def test_subscribing_twice_is_one_subscription(session: Session, demo: int) -> N
     assert subscribe(session, "c1", "rest", "top_up", NOW) is True
     assert subscribe(session, "c1", "rest", "top_up", NOW) is False
     assert subscribe(session, "c1", "rest", None, NOW) is True  # "any incident" is another wish
+
+
+def test_one_address_gets_at_most_ten_new_subscriptions_an_hour(session: Session, demo: int) -> None:
+    flooder, neighbour = "a" * 16, "b" * 16
+    made = [subscribe(session, f"c{i}", "webchat", "top_up", NOW, flooder) for i in range(SUBSCRIPTIONS_PER_CLIENT)]
+    assert all(made)
+    with pytest.raises(LimitError):
+        subscribe(session, "one-more", "webchat", "top_up", NOW, flooder)
+    assert subscribe(session, "c0", "webchat", "top_up", NOW, flooder) is False  # already on the list: no error
+    assert subscribe(session, "neighbour", "webchat", "top_up", NOW, neighbour) is True
+    assert subscribe(session, "an-hour-later", "webchat", "top_up", NOW + timedelta(hours=1, seconds=1), flooder)
 
 
 @pytest.mark.parametrize(("conversation", "service"), [("", "top_up"), ("x" * 256, "top_up"), ("c1", "teleport")])
