@@ -74,6 +74,11 @@ def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
     }
 
 
+# What bot/endpoints.yml's lock store type is for each LOCK_STORE: Rasa's own Redis lock store
+# loses turns when two processes take one conversation's messages at once (rasa_plugins.lock_store).
+LOCK_STORE_TYPES = {"in_memory": "in_memory", "redis": "rasa_plugins.lock_store.AtomicRedisLockStore"}
+
+
 def rasa_env(settings: Settings, token: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for the Rasa process: fills the ${...} placeholders in bot/endpoints.yml and
     carries the API token (rasa_plugins.runtime reads it there, so it is on no command line)."""
@@ -83,7 +88,7 @@ def rasa_env(settings: Settings, token: str, base: Mapping[str, str] | None = No
         ACTION_SERVER_TOKEN=action_token(settings),
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{settings.action_port}/webhook",
         TRACKER_STORE_URL=settings.tracker_store_url,
-        LOCK_STORE_TYPE=settings.lock_store,
+        LOCK_STORE_TYPE=LOCK_STORE_TYPES[settings.lock_store],
         LOCK_STORE_HOST=settings.lock_store_host,
     )
     env.update(rasa_quiet_env())

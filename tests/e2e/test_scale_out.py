@@ -7,6 +7,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -156,3 +157,39 @@ def test_chat_limits_and_login_lockouts_hold_across_web_processes(scaled: Scaled
     finally:
         first.stop_all()
         second.stop_all()
+
+
+def test_twenty_messages_in_flight_in_one_conversation_are_each_handled_whole_and_in_turn(
+    scaled: ScaledAssistant,
+) -> None:
+    """A customer who taps send again and again, or writes from several tabs: 20 messages of
+    one conversation at once, through HAProxy, across two Rasa processes. Every one is
+    answered (no error, no 504), stored once, and no two turns interleave in the tracker."""
+    me = f"burst-{uuid.uuid4().hex[:8]}"
+    messages = [f"I can't top up my phone, try {i}" for i in range(20)]
+
+    def send(message: str) -> httpx.Response:
+        return httpx.post(f"{scaled.url}/webhooks/rest/webhook", json={"sender": me, "message": message}, timeout=130)
+
+    with ThreadPoolExecutor(len(messages)) as pool:
+        responses = list(pool.map(send, messages))
+    assert [r.status_code for r in responses] == [200] * 20
+    replies = ["\n".join(m.get("text", "") for m in r.json()) for r in responses]
+    assert all("Prepaid top-up" in reply for reply in replies), replies
+    served = {
+        line.split(" rasa/")[1].split()[0]
+        for line in (scaled.var / "haproxy.log").read_text().splitlines()
+        if "POST /webhooks/rest/webhook" in line
+    }
+    assert served == {"rasa1", "rasa2"}, served
+    tracker = httpx.get(f"{scaled.url}/conversations/{me}/tracker", auth=RasaAuth(scaled.token), timeout=30).json()
+    events = tracker["events"]
+    users = [e["text"] for e in events if e.get("event") == "user"]
+    assert sorted(users) == sorted(messages)  # each message stored exactly once
+    # In turn: after each message come its replies and then the assistant listens, before the next.
+    starts = [i for i, e in enumerate(events) if e.get("event") == "user"]
+    for start, end in zip(starts, [*starts[1:], len(events)], strict=True):
+        turn = events[start + 1 : end]
+        assert any(e.get("event") == "bot" for e in turn), events[start]["text"]
+        actions = [e.get("name") for e in turn if e.get("event") == "action"]
+        assert actions and actions[-1] == "action_listen", (events[start]["text"], actions)
