@@ -1,7 +1,8 @@
 """Rasa's SQL tracker store, made safe and fast, and its fail-safe wrapper, made honest.
 
 - `SafeSQLTrackerStore` (named in bot/endpoints.yml): an error in one conversation stays in
-  it, and a long conversation costs no more to load than a short one.
+  it, a long conversation costs no more to load than a short one, and no more to answer:
+  the tracker a message is handled with holds the last turns only (`compacted`).
 - `HonestTrackerStore`: when the tracker store fails, Rasa 3.6 carries on as if the
   conversation were new and then drops it; this one lets the failure reach the channel.
 """
@@ -14,11 +15,19 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, ensure_schema_exists
-from rasa.shared.core.events import SessionStarted, deserialise_events
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ConversationPaused,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+    deserialise_events,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
@@ -55,6 +64,45 @@ def install_honest_tracker_store() -> None:
     rasa.core.agent.FailSafeTrackerStore = HonestTrackerStore
 
 
+# A tracker is handled with at least KEEP_TURNS of its customer's messages; once it holds more
+# than COMPACT_AT, the older ones are folded into a summary (see `compacted`).
+KEEP_TURNS = 8
+COMPACT_AT = 16
+
+
+class TrackerMismatch(RuntimeError):
+    """A compacted tracker no longer lines up with the stored events: saving it could lose a turn."""
+
+
+@dataclass
+class Compaction:
+    """How a conversation's tracker was last folded: the real events from `cut` on are kept,
+    behind `prefix`, events that restate the state the earlier ones left."""
+
+    cut: int
+    cut_event: Any
+    prefix: list[Any]
+
+
+def summary_of(sender_id: str, events: list[Any], slots: Any) -> list[Any] | None:
+    """Events that put a tracker in the state `events` leave it in, as Rasa's own session start
+    does (with the slots carried over): a session start, the slots that are set, a pause if
+    the conversation is paused, and a listen. None where that would not restore it (a form
+    or other loop is active, or an action is to follow)."""
+    replay = DialogueStateTracker.from_events(sender_id, events, slots)
+    if replay.active_loop_name or replay.followup_action:
+        return None
+    at = events[-1].timestamp
+    prefix: list[Any] = [ActionExecuted("action_session_start", timestamp=at), SessionStarted(timestamp=at)]
+    for slot in replay.slots.values():
+        if slot.value != slot.initial_value:
+            prefix.append(SlotSet(slot.name, slot.value, timestamp=at))
+    if replay.is_paused():
+        prefix.append(ConversationPaused(timestamp=at))
+    prefix.append(ActionExecuted("action_listen", timestamp=at))
+    return prefix
+
+
 class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
     """Rasa's SQLTrackerStore, except that an error in one conversation stays in it, and a
     long conversation costs no more to load than a short one.
@@ -73,6 +121,15 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
     that id, and reads the rows again only when it differs: when another Rasa server (or
     anything else) wrote to the conversation, or this process has not seen it recently.
     Each call still builds a new tracker from the events, as upstream does.
+
+    Past COMPACT_AT customer messages in one session, the tracker a message is handled with
+    is `compacted`: the last KEEP_TURNS messages' events, behind a few events that restate
+    what the earlier ones left (slots, a pause). Rasa replays the tracker several times a
+    message, and sends all of it to the action server, so without this a reply's cost grew
+    with the conversation (issue 20: 43 ms at turn 1, 110 ms at turn 200). The policies read
+    the last 4 turns (MemoizationPolicy's max_history) and rules the current state, so their
+    predictions are the same. Only the real new events are ever stored, and the HTTP API's
+    tracker (`retrieve_full_tracker`) is the whole conversation, as before.
     """
 
     # Parsed events kept, over all conversations (least recently used dropped first).
@@ -82,6 +139,7 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._recent: OrderedDict[str, tuple[int, list[Any]]] = OrderedDict()
         self._cached_events = 0
+        self._compactions: dict[str, Compaction] = {}
 
     @contextlib.contextmanager
     def session_scope(self) -> Generator[Any, None, None]:
@@ -109,13 +167,16 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         return [event for event in events if event.timestamp >= max(starts)] if starts else events
 
     def _remember(self, sender_id: str, newest: int, events: list[Any]) -> None:
-        self._forget(sender_id)
+        dropped = self._recent.pop(sender_id, None)  # its compaction stays: it checks itself by identity
+        if dropped is not None:
+            self._cached_events -= len(dropped[1])
         self._recent[sender_id] = (newest, events)
         self._cached_events += len(events)
         while self._cached_events > self.MAX_CACHED_EVENTS and self._recent:
             self._forget(next(iter(self._recent)))
 
     def _forget(self, sender_id: str) -> None:
+        self._compactions.pop(sender_id, None)
         dropped = self._recent.pop(sender_id, None)
         if dropped is not None:
             self._cached_events -= len(dropped[1])
@@ -136,13 +197,52 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
                 self._remember(sender_id, newest, events)
         if not self.domain or not events:
             return None
-        return DialogueStateTracker.from_events(sender_id, events, self.domain.slots)
+        prefix, cut = self.compacted(sender_id, events)
+        if not prefix:
+            return DialogueStateTracker.from_events(sender_id, events, self.domain.slots)
+        tail = events[cut:]
+        tracker = DialogueStateTracker.from_events(sender_id, [*prefix, *tail], self.domain.slots)
+        # What `_additional_events` needs to tell the new events from the summary and the tail.
+        tracker._outage_compacted = (len(prefix) + len(tail), events)
+        return tracker
+
+    def compacted(self, sender_id: str, events: list[Any]) -> tuple[list[Any], int]:
+        """(summary events, index of the first real event kept), or ([], 0) to keep them all.
+
+        The cut moves in steps of KEEP_TURNS messages, so the summary is rebuilt (one replay
+        of the events before the cut) once every KEEP_TURNS messages, not on every one."""
+        known = self._compactions.get(sender_id)
+        if known is not None and known.cut < len(events) and events[known.cut] is known.cut_event:
+            after = sum(1 for e in itertools.islice(events, known.cut, None) if isinstance(e, UserUttered))
+            if after <= COMPACT_AT:
+                return known.prefix, known.cut
+        turns = [i for i, e in enumerate(events) if isinstance(e, UserUttered)]
+        if len(turns) <= COMPACT_AT or self.domain is None:
+            self._compactions.pop(sender_id, None)
+            return [], 0
+        # Cut just before a customer message that follows a listen, as late as keeps KEEP_TURNS.
+        for cut in reversed(turns[: len(turns) - KEEP_TURNS + 1]):
+            before = events[cut - 1] if cut else None
+            if not isinstance(before, ActionExecuted) or before.action_name != "action_listen":
+                continue
+            prefix = summary_of(sender_id, events[:cut], self.domain.slots)
+            if prefix is not None:
+                self._compactions[sender_id] = Compaction(cut, events[cut], prefix)
+                return prefix, cut
+        return [], 0
 
     def _additional_events(self, session: Any, tracker: Any) -> Any:
         """The tracker's events not stored yet. Upstream counts the stored rows with a query;
         when this tracker was built from the events kept here (the same objects, checked by
         identity), their number is known. The lock store keeps any other writer out of the
         conversation between its retrieve and this save."""
+        compacted = getattr(tracker, "_outage_compacted", None)
+        if compacted is not None:
+            built, stored = compacted
+            events = tracker.events
+            if len(events) < built or events[built - 1] is not stored[-1]:
+                raise TrackerMismatch(f"conversation {tracker.sender_id!r}: its tracker no longer matches the store")
+            return itertools.islice(events, built, len(events))
         kept = self._recent.get(tracker.sender_id)
         events = tracker.events
         if kept is not None and kept[1] and len(events) >= len(kept[1]):
@@ -156,8 +256,9 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         await self.stream_events(tracker)
         try:
             with self.session_scope() as session:
-                rows = []
+                rows, added = [], []
                 for event in self._additional_events(session, tracker):
+                    added.append(event)
                     data = event.as_dict()
                     rows.append(
                         self.SQLEvent(
@@ -180,4 +281,6 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
             self._forget(tracker.sender_id)
         else:
             # What the next retrieve would read; it checks the row count too before using it.
-            self._remember(tracker.sender_id, newest, self._as_retrieved(list(tracker.events)))
+            compacted = getattr(tracker, "_outage_compacted", None)
+            real = [*compacted[1], *added] if compacted is not None else list(tracker.events)
+            self._remember(tracker.sender_id, newest, self._as_retrieved(real))

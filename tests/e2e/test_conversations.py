@@ -12,6 +12,7 @@ from bot.core.clock import utcnow
 from bot.db.engine import make_session_factory
 from bot.db.models import Incident
 from bot.incidents.writes import post_update, resolve_incident
+from bot.rasa_api import RasaAuth
 from tests.e2e.conftest import Assistant
 
 pytestmark = pytest.mark.e2e
@@ -148,3 +149,29 @@ def test_http_api_needs_the_token(assistant: Assistant) -> None:
     assert httpx.get(url, timeout=30).status_code == 401
     assert httpx.get(url, params={"token": "wrong"}, timeout=30).status_code == 401
     assert httpx.get(url, params={"token": assistant.token}, timeout=30).status_code == 200
+
+
+def test_a_long_conversation_keeps_its_context_and_every_message(demo_assistant: Assistant) -> None:
+    """Past the turns a message is handled with (rasa_plugins.tracker_store compacts older
+    ones into a summary), the service in context and a staff pause still hold, and the store
+    keeps every real event: each message once, in order, and no summary event."""
+    me = sender()
+    said = []
+    for i in range(45):
+        text = "I can't top up my phone" if i == 0 else ("thanks", "is there an outage at the moment?")[i % 2]
+        said.append(text)
+        assert demo_assistant.say(me, text)
+    said.append("when will it be fixed?")
+    assert "There's no ETA for Prepaid top-up yet" in demo_assistant.say(me, said[-1])  # the slot carried over
+    auth = RasaAuth(demo_assistant.token)
+    paused = httpx.post(
+        f"{demo_assistant.rasa_url}/conversations/{me}/tracker/events", json={"event": "pause"}, auth=auth, timeout=30
+    )
+    assert paused.status_code == 200, paused.text
+    for i in range(20):
+        said.append(f"hello? {i}")
+        assert "looking after this conversation" in demo_assistant.say(me, said[-1])  # still paused
+    events = demo_assistant.tracker(me)["events"]
+    assert [e["text"] for e in events if e.get("event") == "user"] == said
+    assert sum(e.get("event") == "session_started" for e in events) == 1
+    assert sum(e.get("event") == "pause" for e in events) == 1
