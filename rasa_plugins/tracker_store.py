@@ -118,7 +118,7 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
     message, so reply time grows with the conversation (docs/benchmarks.md measured message
     60 at twice message 2). Here the events this process last saved or read are kept, parsed,
     with the id of the conversation's newest row; `retrieve` asks the database only for
-    that id, and reads the rows again only when it differs: when another Rasa server (or
+    that id (from the sender_id index), and reads the rows again only when it differs: when another Rasa server (or
     anything else) wrote to the conversation, or this process has not seen it recently.
     Each call still builds a new tracker from the events, as upstream does.
 
@@ -153,12 +153,11 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         finally:
             session.close()
 
-    def _session_rows(self, session: Any, sender_id: str) -> tuple[int | None, int]:
-        """(id of the newest row, number of rows) of what `retrieve` would read."""
-        query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
-        aggregate = query.order_by(None).with_entities(sa.func.max(self.SQLEvent.id), sa.func.count(self.SQLEvent.id))
-        newest, count = aggregate.one()
-        return newest, int(count)
+    def _newest_row(self, session: Any, sender_id: str) -> int | None:
+        """The id of the conversation's newest row: one look-up in the sender_id index, where
+        counting the session's rows (as this once did) read all of them on every message."""
+        newest = session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+        return int(newest) if newest is not None else None
 
     @staticmethod
     def _as_retrieved(events: list[Any]) -> list[Any]:
@@ -183,12 +182,13 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
 
     async def retrieve(self, sender_id: str) -> Any:
         with self.session_scope() as session:
-            newest, count = self._session_rows(session, sender_id)
+            newest = self._newest_row(session, sender_id)
             if newest is None:
                 self._forget(sender_id)
                 return None
             cached = self._recent.get(sender_id)
-            if cached is not None and cached[0] == newest and len(cached[1]) == count:
+            # Ids only grow, so another writer (another Rasa server) shows as a newer row.
+            if cached is not None and cached[0] == newest:
                 self._recent.move_to_end(sender_id)
                 events = cached[1]
             else:
@@ -220,6 +220,21 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         if len(turns) <= COMPACT_AT or self.domain is None:
             self._compactions.pop(sender_id, None)
             return [], 0
+        # From the last summary where it still holds (then only the events since its cut are
+        # replayed), else from the start of the session.
+        base, start = ([], 0)
+        if known is not None and known.cut < len(events) and events[known.cut] is known.cut_event:
+            base, start = known.prefix, known.cut
+        # Cut just before a customer message that follows a listen, as late as keeps KEEP_TURNS.
+        for cut in reversed(turns[: len(turns) - KEEP_TURNS + 1]):
+            before = events[cut - 1] if cut else None
+            if cut <= start or not isinstance(before, ActionExecuted) or before.action_name != "action_listen":
+                continue
+            prefix = summary_of(sender_id, [*base, *events[start:cut]], self.domain.slots)
+            if prefix is not None:
+                self._compactions[sender_id] = Compaction(cut, events[cut], prefix)
+                return prefix, cut
+        return [], 0
         # Cut just before a customer message that follows a listen, as late as keeps KEEP_TURNS.
         for cut in reversed(turns[: len(turns) - KEEP_TURNS + 1]):
             before = events[cut - 1] if cut else None
@@ -272,7 +287,7 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
                     )
                 session.add_all(rows)
                 session.flush()  # assigns the ids; read after commit, each would be fetched again
-                newest = rows[-1].id if rows else self._session_rows(session, tracker.sender_id)[0]
+                newest = rows[-1].id if rows else self._newest_row(session, tracker.sender_id)
                 session.commit()
         except BaseException:
             self._forget(tracker.sender_id)
@@ -280,7 +295,10 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         if newest is None:
             self._forget(tracker.sender_id)
         else:
-            # What the next retrieve would read; it checks the row count too before using it.
+            # What the next retrieve would read while the newest row is still this one.
             compacted = getattr(tracker, "_outage_compacted", None)
-            real = [*compacted[1], *added] if compacted is not None else list(tracker.events)
-            self._remember(tracker.sender_id, newest, self._as_retrieved(real))
+            if compacted is not None and not any(isinstance(e, SessionStarted) for e in added):
+                real = [*compacted[1], *added]  # the stored part is as retrieved already: no scan
+            else:
+                real = self._as_retrieved([*compacted[1], *added] if compacted is not None else list(tracker.events))
+            self._remember(tracker.sender_id, newest, real)

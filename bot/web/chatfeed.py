@@ -100,7 +100,7 @@ class ChatFeed:
     """
 
     tracker: Callable[[], Engine]
-    interval: float = 1.0
+    interval: float = 0.5  # seconds between reads: the most a new message waits to reach a tab
     batch: int = 2000
     lag: int = 3
     queue_size: int = 100

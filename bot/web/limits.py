@@ -40,15 +40,22 @@ class LocalLimiter:
     window: float
     clock: Callable[[], float] = time.monotonic
     max_keys: int = 200_000
+    sweep: int = 64
     hits: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
 
     async def allow(self, key: str) -> bool:
         now = self.clock()
         horizon = now - self.window
-        while self.hits:
-            oldest = next(iter(self.hits.values()))
-            if oldest and oldest[-1] > horizon and len(self.hits) <= self.max_keys:
+        # A few idle keys per call, so that a crowd of them expiring together is forgotten
+        # over the next calls rather than in one long pause of the event loop.
+        for _ in range(self.sweep):
+            if not self.hits:
                 break
+            oldest = next(iter(self.hits.values()))
+            if oldest and oldest[-1] > horizon:
+                break
+            self.hits.popitem(last=False)
+        while len(self.hits) > self.max_keys:
             self.hits.popitem(last=False)
         recent = self.hits.get(key)
         if recent is None:
@@ -89,13 +96,16 @@ class RedisLimiter:
     limit: int
     window: float
     clock: Callable[[], float] = time.time  # Redis compares times from every process: wall clock
+    _script: Any = field(default=None, repr=False)
 
     async def allow(self, key: str) -> bool:
         from redis.exceptions import RedisError
 
+        if self._script is None:  # sent once, then called by its hash (EVALSHA)
+            self._script = self.client.register_script(SLIDING_WINDOW)
         try:
-            allowed = await self.client.eval(
-                SLIDING_WINDOW, 1, f"{self.prefix}:{key}", self.clock(), self.window, self.limit, uuid.uuid4().hex
+            allowed = await self._script(
+                keys=[f"{self.prefix}:{key}"], args=[self.clock(), self.window, self.limit, uuid.uuid4().hex]
             )
         except (RedisError, OSError):
             logger.warning("Redis did not answer; a chat message was let through without a rate limit")
