@@ -83,6 +83,7 @@ class Tabs:
         try:
             page = await client.get("/")
             cookie = page.cookies.get(COOKIE, "")
+            client.cookies.clear()  # the next tab on this address is another customer
             queue: asyncio.Queue[float] = asyncio.Queue()
             self.received[cookie] = queue
             async with client.stream("GET", "/chat/stream", cookies={COOKIE: cookie}) as response:
