@@ -35,7 +35,8 @@ help:
 	@echo "  make test-nlu      the held-out NLU set, gated on macro-F1"
 	@echo "  make pytest        the unit, web, e2e and browser tests"
 	@echo "Measure it"
-	@echo "  make bench         the surge benchmark: ours (one process and scaled out) against stock Rasa"
+	@echo "  make bench         the surge benchmark: ours (one process and scaled out) against stock Rasa,"
+	@echo "                     then the web chat with 400 and 2,000 open tabs, 200 turns, the limiter"
 	@echo "  make eval          compare NLU pipelines on the held-out set and the real-message benchmark"
 	@echo "  make eval-finetune measure fine-tuning the sentence encoder (needs python3.11 + torch)"
 	@echo "  make audit         known-vulnerability audit of both environments (pip-audit)"
@@ -137,6 +138,7 @@ audit: setup
 
 bench: setup $(MODEL) haproxy
 	$(PYTHON) scripts/bench_surge.py --out docs/benchmarks.md
+	$(PYTHON) scripts/bench_webchat.py --out docs/benchmarks.md
 
 clean:
 	rm -rf models results .rasa
