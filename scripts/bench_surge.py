@@ -239,7 +239,8 @@ def stock_target(logs: Path) -> Iterator[Target]:
 
 
 @contextmanager
-def ours_target(var: Path, name: str = "ours", **overrides: str) -> Iterator[Target]:
+def ours_servers(var: Path, web: bool = False, **overrides: str) -> Iterator[Servers]:
+    """The assistant as `make run` starts it (the web app only if `web`), its files under `var`."""
     env = isolated_env(var, STATE_TTL_SECONDS="5", **overrides)
     settings = load_settings(env)
     prepare_store(settings)
@@ -247,10 +248,18 @@ def ours_target(var: Path, name: str = "ours", **overrides: str) -> Iterator[Tar
     try:
         servers.start_actions()
         servers.start_rasa()
-        pids = {name: proc.pid for name, proc in servers.procs.items()}
-        yield Target(name, f"{servers.rasa_url}/webhooks/rest/webhook", pids)
+        if web:
+            servers.start_web()
+        yield servers
     finally:
         servers.stop_all()
+
+
+@contextmanager
+def ours_target(var: Path, name: str = "ours", **overrides: str) -> Iterator[Target]:
+    with ours_servers(var, **overrides) as servers:
+        pids = {name: proc.pid for name, proc in servers.procs.items()}
+        yield Target(name, f"{servers.rasa_url}/webhooks/rest/webhook", pids)
 
 
 @contextmanager

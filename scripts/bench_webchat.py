@@ -15,23 +15,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench_surge import QUESTIONS, write_between
+from bench_surge import QUESTIONS, ours_servers, write_between
 
-from bot.core.devsecrets import chat_secret, rasa_token
-from bot.core.settings import PROJECT_ROOT, load_settings
-from bot.ops.run import prepare_store
-from bot.ops.servers import Servers, isolated_env
+from bot.core.devsecrets import chat_secret
+from bot.core.settings import PROJECT_ROOT
+from bot.ops.servers import Servers
 from bot.rasa_api import RasaApi
 from bot.web.chat import COOKIE, verify
 from bot.web.limits import LocalLimiter, RedisLimiter, redis_client
@@ -44,21 +41,6 @@ TALKER_TURNS = 6
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-@contextlib.contextmanager
-def assistant(var: Path) -> Iterator[Servers]:
-    env = isolated_env(var, STATE_TTL_SECONDS="5")
-    settings = load_settings(env)
-    prepare_store(settings)
-    servers = Servers(settings=settings, env=env, token=rasa_token(settings), logs=var)
-    try:
-        servers.start_actions()
-        servers.start_rasa()
-        servers.start_web()
-        yield servers
-    finally:
-        servers.stop_all()
 
 
 class Tabs:
@@ -152,6 +134,7 @@ async def notice_delays(servers: Servers, tabs: Tabs, key: str, samples: int = 2
 
 async def tabs_benchmark(servers: Servers, levels: tuple[int, ...]) -> list[str]:
     rows = []
+    await talk(servers.web_url)  # warm-up, not measured: the first replies after a start are slower
     baseline = statistics.median(await talk(servers.web_url))
     rows.append(f"| 0 | {baseline:.0f} | 1.00 | — | — | — |")
     key = chat_secret(servers.settings)
@@ -212,15 +195,19 @@ async def long_benchmark(rest: str, turns: int = 200) -> str:
         await task
         return times, around
 
-    _, beside_short = await one_customer(long=False)
+    # Short, long, short: the machine drifts over minutes, so the long run is compared with
+    # short runs on both sides of it.
+    _, before = await one_customer(long=False)
     times, beside_long = await one_customer(long=True)
+    _, after = await one_customer(long=False)
+    beside_short = before + after
     first, last = statistics.median(times[:10]), statistics.median(times[-10:])
     short, long = statistics.median(beside_short), statistics.median(beside_long)
     return (
         "| | median ms |\n|---|---|\n"
         f"| the long conversation, turns 1-10 | {first:.0f} |\n"
         f"| the long conversation, turns {turns - 9}-{turns} | {last:.0f} |\n"
-        f"| other customers, beside {turns} messages in short conversations | {short:.0f} |\n"
+        f"| other customers, beside {turns} messages in short conversations (before and after) | {short:.0f} |\n"
         f"| other customers, beside the {turns}-turn conversation | {long:.0f} |\n\n"
         f"Turns {turns - 9}-{turns} ÷ turns 1-10: **{last / first:.2f}** (target ≤ 1.5). "
         f"Other customers beside the long conversation ÷ beside short ones: **{long / short:.2f}** (target ≤ 1.2)."
@@ -281,7 +268,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with tempfile.TemporaryDirectory() as tmp, assistant(Path(tmp)) as servers:
+    with tempfile.TemporaryDirectory() as tmp, ours_servers(Path(tmp), web=True) as servers:
         tabs = asyncio.run(tabs_benchmark(servers, tuple(int(x) for x in args.tabs.split(","))))
         long = asyncio.run(long_benchmark(f"{servers.rasa_url}/webhooks/rest/webhook", args.turns))
     try:

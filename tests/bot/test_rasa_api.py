@@ -46,3 +46,20 @@ def test_the_jwt_expires_and_needs_the_secret() -> None:
 def test_an_id_no_channel_can_make_is_refused_before_it_is_sent(bad: str) -> None:
     with pytest.raises(ValidationError, match="not a conversation id"):
         conversation_path(bad, "tracker")
+
+
+async def test_one_client_and_pool_per_event_loop() -> None:
+    calls: list[str] = []
+
+    def rasa(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(200, json={"events": []})
+
+    api = RasaApi("http://rasa.test", SECRET, httpx.MockTransport(rasa))
+    first = api.client()
+    await api.events("c1")
+    await api.events("c2")
+    assert api.client() is first and len(calls) == 2  # reused, not one client per call
+    await api.aclose()
+    assert first.is_closed and api.client() is not first  # closed at shutdown; a new one on next use
+    await api.aclose()
