@@ -36,6 +36,7 @@ from bot.web.limits import LocalLimiter, RedisLimiter, redis_client
 ADDRESSES = [f"127.0.1.{i}" for i in range(1, 101)]
 TALKERS = 8  # customers sending messages while the tabs are open
 TALKER_TURNS = 6
+PACE = 0.2  # seconds between the long (or short) conversation's messages
 
 
 def pct(values: list[float], q: float) -> float:
@@ -191,6 +192,9 @@ async def long_benchmark(rest: str, turns: int = 200) -> str:
                 message = QUESTIONS[turn % len(QUESTIONS)]
                 (await client.post(rest, json={"sender": sender, "message": message})).raise_for_status()
                 times.append((time.perf_counter() - t0) * 1000)
+                # One message every PACE seconds in both runs, so that both load the server
+                # alike: sent back to back, the faster run would send more and load it more.
+                await asyncio.sleep(max(0.0, PACE - (time.perf_counter() - t0)))
         stop.set()
         await task
         return times, around
@@ -265,25 +269,32 @@ def main() -> int:
     parser.add_argument("--tabs", default="400,2000", help="open-tab levels, e.g. 400,2000")
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis for the limiter; '' to skip")
+    parser.add_argument("--parts", default="tabs,long,limiter", help="which of tabs, long, limiter to run")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    parts = set(args.parts.split(","))
+    results: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp, ours_servers(Path(tmp), web=True) as servers:
-        tabs = asyncio.run(tabs_benchmark(servers, tuple(int(x) for x in args.tabs.split(","))))
-        long = asyncio.run(long_benchmark(f"{servers.rasa_url}/webhooks/rest/webhook", args.turns))
-    try:
-        limits = asyncio.run(limiter_benchmark(args.redis or None))
-    except OSError as exc:
-        limits = f"Not measured: Redis unreachable ({exc.__class__.__name__})."
-    tabs_text = (
-        f"Measured {stamp} with `make bench`: {TALKERS} customers sending {TALKER_TURNS} messages each "
-        "through /chat/send while the tabs are open.\n\n" + "\n".join(tabs)
-    )
-    print(tabs_text, long, limits, sep="\n\n")
+        if "tabs" in parts:
+            rows = asyncio.run(tabs_benchmark(servers, tuple(int(x) for x in args.tabs.split(","))))
+            results["webchat-tabs"] = (
+                f"Measured {stamp} with `make bench`: {TALKERS} customers sending {TALKER_TURNS} messages each "
+                "through /chat/send while the tabs are open.\n\n" + "\n".join(rows)
+            )
+        if "long" in parts:
+            long = asyncio.run(long_benchmark(f"{servers.rasa_url}/webhooks/rest/webhook", args.turns))
+            results["long-200"] = f"Measured {stamp} with `make bench`.\n\n{long}"
+    if "limiter" in parts:
+        try:
+            limits = asyncio.run(limiter_benchmark(args.redis or None))
+        except OSError as exc:
+            limits = f"Not measured: Redis unreachable ({exc.__class__.__name__})."
+        results["limiter-keys"] = f"Measured {stamp} with `make bench`.\n\n{limits}"
+    print(*results.values(), sep="\n\n")
     if not args.no_write:
-        write_between(args.out, "webchat-tabs", tabs_text)
-        write_between(args.out, "long-200", f"Measured {stamp} with `make bench`.\n\n{long}")
-        write_between(args.out, "limiter-keys", f"Measured {stamp} with `make bench`.\n\n{limits}")
+        for marker, body in results.items():
+            write_between(args.out, marker, body)
     return 0
 
 
