@@ -83,13 +83,15 @@ def test_two_rasa_servers_share_one_conversation(scale_out_db: str, tmp_path: Pa
             second.engine.dispose()
 
 
-@pytest.fixture
-def scaled(tmp_path: Path) -> Iterator[ScaledAssistant]:
-    """Two replicas behind HAProxy on a fresh PostgreSQL database and the real Redis."""
+@pytest.fixture(scope="module")
+def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledAssistant]:
+    """Two replicas behind HAProxy on a fresh PostgreSQL database and the real Redis, shared by
+    this module's tests (each uses conversations of its own; the one that stops a replica
+    comes last)."""
     reason = scale_out_problem()
     if reason:
         pytest.skip(reason)
-    assistant = ScaledAssistant.for_benchmark(tmp_path, replicas=2)
+    assistant = ScaledAssistant.for_benchmark(tmp_path_factory.mktemp("scaled"), replicas=2)
     try:
         assistant.start()
         yield assistant
@@ -102,24 +104,6 @@ def _say(url: str, sender: str, message: str) -> str:
     response = httpx.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=60)
     assert response.status_code == 200, response.text
     return "\n".join(r.get("text", "") for r in response.json())
-
-
-def test_a_conversation_moves_between_replicas_behind_the_load_balancer(scaled: ScaledAssistant) -> None:
-    me = f"lb-{uuid.uuid4().hex[:8]}"
-    assert "Prepaid top-up is down" in _say(scaled.url, me, "I can't top up my phone")
-    for _ in range(3):
-        assert "There's no ETA for Prepaid top-up yet" in _say(scaled.url, me, "when will it be fixed?")
-    served = {
-        line.split(" rasa/")[1].split()[0]
-        for line in (scaled.var / "haproxy.log").read_text().splitlines()
-        if "POST /webhooks/rest/webhook" in line
-    }
-    assert served == {"rasa1", "rasa2"}, served  # both replicas took turns in the one conversation
-    scaled.members[0].stop("rasa")  # a replica is lost: the other carries the conversation on
-    assert "Roaming is down" in _say(scaled.url, me, "and how do I turn on roaming")
-    tracker = httpx.get(f"{scaled.url}/conversations/{me}/tracker", auth=RasaAuth(scaled.token), timeout=30).json()
-    users = [e["text"] for e in tracker["events"] if e.get("event") == "user"]
-    assert users == ["I can't top up my phone", *["when will it be fixed?"] * 3, "and how do I turn on roaming"]
 
 
 def test_chat_limits_and_login_lockouts_hold_across_web_processes(scaled: ScaledAssistant) -> None:
@@ -193,3 +177,21 @@ def test_twenty_messages_in_flight_in_one_conversation_are_each_handled_whole_an
         assert any(e.get("event") == "bot" for e in turn), events[start]["text"]
         actions = [e.get("name") for e in turn if e.get("event") == "action"]
         assert actions and actions[-1] == "action_listen", (events[start]["text"], actions)
+
+
+def test_a_conversation_moves_between_replicas_behind_the_load_balancer(scaled: ScaledAssistant) -> None:
+    me = f"lb-{uuid.uuid4().hex[:8]}"
+    assert "Prepaid top-up is down" in _say(scaled.url, me, "I can't top up my phone")
+    for _ in range(3):
+        assert "There's no ETA for Prepaid top-up yet" in _say(scaled.url, me, "when will it be fixed?")
+    served = {
+        line.split(" rasa/")[1].split()[0]
+        for line in (scaled.var / "haproxy.log").read_text().splitlines()
+        if "POST /webhooks/rest/webhook" in line
+    }
+    assert served == {"rasa1", "rasa2"}, served  # both replicas took turns in the one conversation
+    scaled.members[0].stop("rasa")  # a replica is lost: the other carries the conversation on
+    assert "Roaming is down" in _say(scaled.url, me, "and how do I turn on roaming")
+    tracker = httpx.get(f"{scaled.url}/conversations/{me}/tracker", auth=RasaAuth(scaled.token), timeout=30).json()
+    users = [e["text"] for e in tracker["events"] if e.get("event") == "user"]
+    assert users == ["I can't top up my phone", *["when will it be fixed?"] * 3, "and how do I turn on roaming"]
