@@ -212,7 +212,8 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         The cut moves in steps of KEEP_TURNS messages, so the summary is rebuilt (one replay
         of the events before the cut) once every KEEP_TURNS messages, not on every one."""
         known = self._compactions.get(sender_id)
-        if known is not None and known.cut < len(events) and events[known.cut] is known.cut_event:
+        holds = known is not None and known.cut < len(events) and events[known.cut] is known.cut_event
+        if known is not None and holds:
             after = sum(1 for e in itertools.islice(events, known.cut, None) if isinstance(e, UserUttered))
             if after <= COMPACT_AT:
                 return known.prefix, known.cut
@@ -223,7 +224,7 @@ class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         # From the last summary where it still holds (then only the events since its cut are
         # replayed), else from the start of the session.
         base, start = ([], 0)
-        if known is not None and known.cut < len(events) and events[known.cut] is known.cut_event:
+        if known is not None and holds:
             base, start = known.prefix, known.cut
         # Cut just before a customer message that follows a listen, as late as keeps KEEP_TURNS.
         for cut in reversed(turns[: len(turns) - KEEP_TURNS + 1]):

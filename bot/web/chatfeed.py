@@ -182,12 +182,9 @@ class ChatFeed:
         def previous(sender: str, before: int) -> str | None:
             return previous_bot_event(engine, sender, before)
 
-        # One conversation at a time, so a quick reply's title comes from its own conversation.
-        out: list[tuple[str, Message]] = []
-        for sender in dict.fromkeys(row[1] for row in rows):
-            out += [(sender, m) for m in to_messages([row for row in rows if row[1] == sender], previous)]
-        out.sort(key=lambda pair: int(pair[1]["id"]))
-        return out
+        # to_messages keeps each conversation's quick-reply titles apart; rows are in id order.
+        senders = {row[0]: row[1] for row in rows}
+        return [(senders[m["id"]], m) for m in to_messages(rows, previous)]
 
     def _deliver(self, messages: list[tuple[str, Message]]) -> None:
         for sender, message in messages:
