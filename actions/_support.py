@@ -15,16 +15,18 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.conversation.answers import Context, Reply, notice_replies, single_offer, stale_note
+from bot.conversation.answers import Context, Reply, closing_replies, notice_replies, single_offer, stale_note
 from bot.conversation.backend import Backend
 from bot.conversation.entities import normalise_service
 from bot.conversation.fit import as_stored, fit, is_short
 from bot.conversation.notify import take_pending
 from bot.core.errors import IncidentSourceError, KnowledgeError
+from bot.core.limits import Limiter, escalation_limiters
 from bot.core.settings import Settings, load_settings
 from bot.db.engine import make_engine
 from bot.db.models import Urgency
 from bot.knowledge.file import KnowledgeSource
+from bot.people.closing import take_closings
 from bot.people.escalations import urgency_in_message
 
 logger = logging.getLogger(__name__)
@@ -47,18 +49,31 @@ def default_knowledge() -> KnowledgeSource:
     return KnowledgeSource(default_settings().knowledge_file)
 
 
+@functools.lru_cache(maxsize=1)
+def default_escalation_limits() -> tuple[Limiter, Limiter]:
+    settings = default_settings()
+    return escalation_limiters(settings.redis_url, settings.escalation_client_limit, settings.escalation_contact_limit)
+
+
 class IncidentStateMixin:
-    """Gives an action the store, knowledge and settings; tests pass their own."""
+    """Gives an action the store, knowledge, settings and limits; tests pass their own."""
 
     def __init__(
         self,
         store: Backend | None = None,
         knowledge: KnowledgeSource | None = None,
         settings: Settings | None = None,
+        escalation_limits: tuple[Limiter, Limiter] | None = None,
     ) -> None:
         self._store = store
         self._knowledge = knowledge
         self._settings = settings
+        self._escalation_limits = escalation_limits
+
+    @property
+    def escalation_limits(self) -> tuple[Limiter, Limiter]:
+        """New escalations per address, and per contact."""
+        return self._escalation_limits or default_escalation_limits()
 
     @property
     def settings(self) -> Settings:
@@ -126,13 +141,16 @@ class IncidentStateMixin:
         if tracker.sender_id not in await store.waiting_for_news(settings.notify_push_channels):
             return
         try:
-            notices = await store.transaction(
-                lambda session: take_pending(session, tracker.sender_id, store.clock(), settings.notify_push_channels)
+            notices, closings = await store.transaction(
+                lambda session: (
+                    take_pending(session, tracker.sender_id, store.clock(), settings.notify_push_channels),
+                    take_closings(session, tracker.sender_id, store.clock(), settings.notify_push_channels),
+                )
             )
         except IncidentSourceError as exc:
             logger.warning("could not check for pending notices: %s", exc)
             return
-        send(dispatcher, notice_replies(notices, settings.tz, store.clock()))
+        send(dispatcher, notice_replies(notices, settings.tz, store.clock()) + closing_replies(closings))
 
 
 def quoted_updates(tracker: Tracker) -> list[str]:

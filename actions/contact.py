@@ -10,10 +10,11 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._support import IncidentStateMixin, entity_values, send, service_in_context
-from bot.conversation.answers import notice_replies, notify_answer, notify_target, stale_note
+from bot.conversation.answers import closing_replies, notice_replies, notify_answer, notify_target, stale_note
 from bot.conversation.clients import client_key_in
 from bot.conversation.notify import notice, subscribe
 from bot.core.errors import IncidentSourceError, KnowledgeError, LimitError, ValidationError
+from bot.people.closing import closing_view, parse_key
 
 logger = logging.getLogger(__name__)
 
@@ -60,19 +61,29 @@ class ActionDeliverNotification(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         raw = next(iter(entity_values(tracker, "notification_id")), None)
-        if not (isinstance(raw, (str, int)) and str(raw).isdigit()):
+        key = str(raw) if isinstance(raw, (str, int)) else ""
+        closing_id = parse_key(key)
+        if not (key.isdigit() or closing_id is not None):
             return []
-        notification_id = int(raw)
-        delivered = [int(x) for x in tracker.get_slot("delivered_notifications") or [] if str(x).isdigit()]
-        if notification_id in delivered:
+        # Update notices are kept as ints (as before), closing notices as "c<id>".
+        delivered = [x for x in tracker.get_slot("delivered_notifications") or [] if isinstance(x, (int, str))]
+        seen = int(key) if key.isdigit() else key
+        if seen in delivered or str(seen) in map(str, delivered):
             return []  # a retry after a crash: the customer has seen it already
         try:
-            view = await self.store.transaction(lambda session: notice(session, notification_id))
+            if closing_id is not None:
+                found = await self.store.transaction(lambda session: closing_view(session, closing_id))
+                replies = closing_replies([found]) if found else []
+                slots = [SlotSet("service", found.service_key)] if found and found.service_key else []
+            else:
+                view = await self.store.transaction(lambda session: notice(session, int(key)))
+                replies = notice_replies([view], self.settings.tz, self.store.clock()) if view else []
+                slots = []
         except IncidentSourceError as exc:
-            logger.warning("cannot load notification %s: %s", notification_id, exc)
+            logger.warning("cannot load notice %s: %s", key, exc)
             raise  # the notifier sees Rasa fail and retries later
-        if view is None:
+        if not replies:
             return []
-        send(dispatcher, notice_replies([view], self.settings.tz, self.store.clock()))
+        send(dispatcher, replies)
         # Keep the newest ids only; a conversation never waits on more than a few incidents at once.
-        return [SlotSet("delivered_notifications", [*delivered, notification_id][-100:])]
+        return [*slots, SlotSet("delivered_notifications", [*delivered, seen][-100:])]

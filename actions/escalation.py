@@ -12,8 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions._support import IncidentStateMixin, latest_intent, service_in_context
-from bot.conversation.answers import escalation_receipt
+from actions._support import IncidentStateMixin, latest_intent, send, service_in_context
+from bot.conversation.answers import escalation_receipt, wait_replies
+from bot.conversation.clients import client_key_in
+from bot.conversation.entities import services_in_conversation
 from bot.core.errors import IncidentSourceError, KnowledgeError, ValidationError
 from bot.db.models import Urgency
 from bot.people.escalations import (
@@ -25,9 +27,11 @@ from bot.people.escalations import (
     mentions_any,
     normalise_contact,
     open_escalation,
+    open_for_contact,
     receipt,
     snapshot_of,
 )
+from bot.people.queue import Wait, estimate_wait
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +66,11 @@ class ActionHumanContact(IncidentStateMixin, Action):
         if safety:
             dispatcher.utter_message(response="utter_emergency_help", emergency=knowledge.emergency)
 
+        now = self.store.clock()
+
         def existing_receipt(session: Session) -> Receipt | None:
             found = open_escalation(session, tracker.sender_id)
-            return receipt(session, found, created=False) if found else None
+            return receipt(session, found, created=False, now=now) if found else None
 
         try:
             existing = await self.store.transaction(existing_receipt)
@@ -73,8 +79,7 @@ class ActionHumanContact(IncidentStateMixin, Action):
             dispatcher.utter_message(response="utter_escalation_failed", contact=knowledge.contact)
             return [SlotSet("escalation_open", None)]
         if existing is not None:
-            reply = escalation_receipt(existing, knowledge)
-            dispatcher.utter_message(response=reply.response, **reply.variables)
+            send(dispatcher, escalation_receipt(existing, knowledge))
             return [SlotSet("escalation_open", True)]
         dispatcher.utter_message(response="utter_escalation_intro")
         trigger = TRIGGERS.get(latest_intent(tracker) or "", latest_intent(tracker) or "unknown")
@@ -179,28 +184,80 @@ class ActionSubmitEscalation(IncidentStateMixin, Action):
         except IncidentSourceError:
             overview = None
         snapshot = snapshot_of(tracker.events, overview)
+        services = services_in_conversation(tracker.events, need)
+        if not services and (slot := service_in_context(tracker)):
+            services = [slot]
+        channel = tracker.get_latest_input_channel() or "unknown"
+        client = client_key_in(tracker.latest_message)
         now = self.store.clock()
+
+        def existing_for_contact(session: Session) -> Receipt | None:
+            found = open_escalation(session, tracker.sender_id) or open_for_contact(session, contact)
+            return receipt(session, found, created=False, now=now) if found else None
+
         try:
-            made = await self.store.transaction(
-                lambda s: create_escalation(
-                    s,
-                    conversation_id=tracker.sender_id,
-                    channel=tracker.get_latest_input_channel() or "unknown",
-                    contact=contact,
-                    need=need,
-                    urgency=Urgency(urgency),
-                    reason=tracker.get_slot("escalation_reason"),
-                    trigger=tracker.get_slot("escalation_trigger") or "request_human",
-                    service_key=service_in_context(tracker),
-                    snapshot=snapshot,
-                    now=now,
+            made = await self.store.transaction(existing_for_contact)
+            if made is None and not await self._allowed(Urgency(urgency), client, contact):
+                dispatcher.utter_message(response="utter_escalation_limited", contact=knowledge.contact)
+                return reset
+            if made is None:
+                made = await self.store.transaction(
+                    lambda s: create_escalation(
+                        s,
+                        conversation_id=tracker.sender_id,
+                        channel=channel,
+                        contact=contact,
+                        need=need,
+                        urgency=Urgency(urgency),
+                        reason=tracker.get_slot("escalation_reason"),
+                        trigger=tracker.get_slot("escalation_trigger") or "request_human",
+                        service_keys=services,
+                        snapshot=snapshot,
+                        now=now,
+                        client_key=client,
+                    )
                 )
-            )
         except (IncidentSourceError, ValidationError) as exc:
             logger.warning("escalation not stored for %s: %s", mask_contact(str(contact)), exc)
             dispatcher.utter_message(response="utter_escalation_failed", contact=knowledge.contact)
             return reset
         logger.info("escalation %s stored (%s, %s)", made.reference, made.urgency.value, mask_contact(contact))
-        reply = escalation_receipt(made, knowledge)
-        dispatcher.utter_message(response=reply.response, **reply.variables)
+        send(dispatcher, escalation_receipt(made, knowledge))
         return [*reset, SlotSet("escalation_ref", made.reference)]
+
+    async def _allowed(self, urgency: Urgency, client: str | None, contact: str) -> bool:
+        """Whether a new escalation is within the limits per address and per contact. A safety
+        case is never refused (nor counted): no limit may stand between it and a person."""
+        if urgency is Urgency.SAFETY:
+            return True
+        per_client, per_contact = self.escalation_limits
+        if client is not None and not await per_client.allow(client):
+            return False
+        return await per_contact.allow(contact)
+
+
+class ActionQueueWait(IncidentStateMixin, Action):
+    """ "How long will I wait?": the request's place in the queue and an honest estimate, or that
+    there is no request; never the incident's ETA in its place."""
+
+    def name(self) -> str:
+        return "action_queue_wait"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        await self.pending_notices(dispatcher, tracker)
+        now = self.store.clock()
+
+        def where(session: Session) -> Wait | None:
+            found = open_escalation(session, tracker.sender_id)
+            return estimate_wait(session, found, now) if found else None
+
+        try:
+            wait = await self.store.transaction(where)
+        except IncidentSourceError as exc:
+            logger.warning("cannot read the queue: %s", exc)
+            dispatcher.utter_message(response="utter_state_unavailable")
+            return []
+        send(dispatcher, wait_replies(wait))
+        return []

@@ -15,7 +15,7 @@ import asyncio
 import time
 import weakref
 from collections.abc import Callable, Generator, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -171,6 +171,7 @@ _MESSAGES_AND_FORMS = (
     "ORDER BY timestamp DESC, id DESC LIMIT :scan"
 )
 _ONE_USER_EVENT = "SELECT data FROM events WHERE id = :id AND type_name = 'user'"
+_LAST_USER_MESSAGE = "SELECT max(timestamp) FROM events WHERE sender_id = :sender AND type_name = 'user'"
 
 
 def _read(tracker: Engine, sql: str, params: dict[str, Any]) -> Sequence[Row[Any]]:
@@ -196,6 +197,13 @@ def user_event_data(tracker: Engine, event_id: int) -> str | None:
     """The JSON of user event `event_id`, or None if there is no such user event."""
     rows = _read(tracker, _ONE_USER_EVENT, {"id": event_id})
     return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+def last_user_message_at(tracker: Engine, sender: str) -> datetime | None:
+    """When the customer last wrote in this conversation, or None if never (or compacted away)."""
+    rows = _read(tracker, _LAST_USER_MESSAGE, {"sender": sender})
+    stamp = rows[0][0] if rows else None
+    return datetime.fromtimestamp(float(stamp), tz=timezone.utc) if stamp is not None else None
 
 
 # --- The web chat's view of a conversation: its messages, by event id ------------------------

@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_surge import QUESTIONS, ours_servers, write_between
 
 from bot.core.devsecrets import chat_secret
+from bot.core.limits import LocalLimiter, RedisLimiter, redis_client
 from bot.core.settings import PROJECT_ROOT
 from bot.ops.servers import Servers
 from bot.rasa_api import RasaApi
 from bot.web.chat import COOKIE, verify
-from bot.web.limits import LocalLimiter, RedisLimiter, redis_client
 
 ADDRESSES = [f"127.0.1.{i}" for i in range(1, 101)]
 TALKERS = 8  # customers sending messages while the tabs are open

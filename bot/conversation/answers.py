@@ -19,7 +19,9 @@ from bot.db.models import IncidentStatus, ServiceStatus, Urgency
 from bot.incidents.reads import IncidentView, Overview, ServiceState, StateKind, UpdateView
 from bot.knowledge.catalogue import CONNECTIVITY_SERVICES, TOPIC_INTENTS
 from bot.knowledge.file import Knowledge
+from bot.people.closing import ClosingView
 from bot.people.escalations import Receipt
+from bot.people.queue import Wait
 from common.private import phone_digits
 
 MARKERS = {
@@ -310,14 +312,43 @@ def greeting(ctx: Context) -> list[Reply]:
     return [Reply("utter_greet")]
 
 
-def escalation_receipt(made: Receipt, knowledge: Knowledge) -> Reply:
-    """The reference, the honest queue position and when staff are working."""
-    variables = {"reference": made.reference, "ahead": str(made.ahead), "staff_hours": knowledge.staff_hours}
+def escalation_receipt(made: Receipt, knowledge: Knowledge) -> list[Reply]:
+    """The reference, what it was filed under, when staff work, and the honest place and wait."""
+    variables = {"reference": made.reference, "staff_hours": knowledge.staff_hours}
     if not made.created:
-        return Reply("utter_escalation_existing", variables)
-    if made.urgency is Urgency.SAFETY:
-        return Reply("utter_escalation_confirmed_safety", variables)
-    return Reply("utter_escalation_confirmed", variables)
+        replies = [Reply("utter_escalation_existing", variables)]
+    elif made.urgency is Urgency.SAFETY:
+        replies = [Reply("utter_escalation_confirmed_safety", variables)]
+    else:
+        replies = [Reply("utter_escalation_confirmed", variables)]
+    if made.created and made.services:
+        names = ", ".join(knowledge.services[k].name for k in made.services if k in knowledge.services)
+        if names:
+            replies.append(Reply("utter_escalation_filed_under", {"services": names}))
+    return [*replies, *wait_replies(made.wait)]
+
+
+def wait_replies(wait: Wait | None) -> list[Reply]:
+    """Where the customer's request stands: position, and an estimate only when one is honest."""
+    if wait is None:
+        return [Reply("utter_queue_none")]
+    variables = {"position": str(wait.position), "window_hours": str(wait.window_hours)}
+    if wait.urgency is Urgency.SAFETY:
+        return [Reply("utter_queue_safety_first", variables)]
+    if wait.minutes is None:
+        return [Reply("utter_queue_wait_unknown", variables)]
+    return [Reply("utter_queue_wait", variables | {"wait_minutes": str(wait.minutes)})]
+
+
+def closing_replies(notices: Sequence[ClosingView]) -> list[Reply]:
+    """ "It's back": the reference, the service, staff's words, and what to do if it still fails."""
+    return [
+        Reply(
+            "utter_escalation_closed_notice" if n.service_back else "utter_escalation_resolved_notice",
+            {"reference": n.reference, "subject": n.subject, "closing_message": n.message},
+        )
+        for n in notices
+    ]
 
 
 def notify_target(ctx: Context, key: str | None) -> IncidentView | None:

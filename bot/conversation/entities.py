@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from bot.knowledge.catalogue import CONNECTIVITY, CONNECTIVITY_SERVICES, INTENT_SERVICE, SERVICE_KEYS, SERVICES
+from common.text import printable
 
 _LOOKUP = {alias: s.key for s in SERVICES for alias in s.aliases}
 _LOOKUP.update({key: key for key in SERVICE_KEYS})
@@ -36,3 +39,26 @@ def services_for(intent: str | None, entity_values: list[object]) -> list[str]:
     if intent == CONNECTIVITY and not any(k in CONNECTIVITY_SERVICES for k in named):
         return []
     return named
+
+
+def services_in_conversation(events: Iterable[Mapping[str, Any]], need: str | None = None) -> list[str]:
+    """Every service a conversation's customer messages are about, for filing an escalation:
+    those of the message that stated the need first, then the others, newest first.
+
+    From the whole conversation rather than the `service` slot, which holds only the last topic:
+    a roaming escalation after a question about broadband was filed under broadband (issue 21).
+    """
+    said: list[tuple[str, list[str]]] = []
+    for event in events:
+        if event.get("event") != "user":
+            continue
+        parse = event.get("parse_data") or {}
+        intent = (parse.get("intent") or {}).get("name") if isinstance(parse, Mapping) else None
+        entities = parse.get("entities") or [] if isinstance(parse, Mapping) else []
+        values = [e.get("value") for e in entities if isinstance(e, Mapping) and e.get("entity") == "service"]
+        said.append(
+            (printable(str(event.get("text") or "")), services_for(intent if isinstance(intent, str) else None, values))
+        )
+    stated = [keys for text, keys in said if need and text and need.startswith(text[:100])]
+    ordered = [k for keys in stated for k in keys] + [k for _, keys in reversed(said) for k in keys]
+    return list(dict.fromkeys(ordered))

@@ -9,6 +9,8 @@
   notification id in the conversation's tracker and skips ids it has already shown, so a retry
   after a crash between Rasa's reply and our bookkeeping shows nothing twice.
 - Channels that cannot push (the REST channel) get it with their next answer: `take_pending`.
+- The same loop delivers the closing notices of "it's back" (bot.people.closing), with the
+  key "c<id>" in place of the notification id.
 
     python -m bot.conversation.notify     # the notifier loop (make run starts it)
 """
@@ -33,7 +35,8 @@ from bot.core.logs import configure_logging
 from bot.core.settings import Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import Incident, IncidentStatus, IncidentUpdate, Notification, Service, Subscription
-from bot.rasa_api import RasaApi
+from bot.people import closing
+from bot.rasa_api import RasaApi, last_user_message_at
 from common.text import conversation_id_problem
 
 logger = logging.getLogger(__name__)
@@ -108,6 +111,16 @@ def subscribe(
     return True
 
 
+def waiting_subscribers(session: Session) -> dict[str | None, int]:
+    """Active subscriptions per service key (None: any incident)."""
+    rows = session.execute(
+        select(Subscription.service_key, func.count(Subscription.id))
+        .where(Subscription.ended_at.is_(None))
+        .group_by(Subscription.service_key)
+    ).all()
+    return {key: int(n) for key, n in rows}
+
+
 def _touches(incident: Incident, update: IncidentUpdate, service_key: str | None) -> bool:
     if service_key is None:
         return True
@@ -156,8 +169,9 @@ def notice(session: Session, notification_id: int) -> NoticeView | None:
 
 
 def conversations_with_pending(session: Session, push_channels: frozenset[str]) -> frozenset[str]:
-    """Conversations on channels that cannot push that have notices waiting to be shown."""
-    return frozenset(
+    """Conversations with notices to show with their next answer: incident updates on channels
+    that cannot push, and closing notices (bot.people.closing) that were not pushed."""
+    updates = frozenset(
         session.scalars(
             select(Subscription.conversation_id)
             .join(Notification)
@@ -165,6 +179,7 @@ def conversations_with_pending(session: Session, push_channels: frozenset[str]) 
             .distinct()
         )
     )
+    return updates | closing.conversations_waiting(session, push_channels)
 
 
 def take_pending(
@@ -225,11 +240,14 @@ class Notifier:
         engine: Engine,
         rasa: RasaApi,
         clock: Clock = utcnow,
+        tracker_store: Engine | None = None,
     ) -> None:
         self.settings = settings
         self.sessions: sessionmaker[Session] = make_session_factory(engine)
         self.rasa = rasa
         self.clock = clock
+        # Read for WhatsApp's 24-hour window: when did this customer last write?
+        self.tracker_store = tracker_store or make_engine(settings.tracker_store_url)
 
     def _enqueue(self) -> list[tuple[int, str]]:
         for _ in range(3):
@@ -247,6 +265,46 @@ class Notifier:
         with self.sessions.begin() as session:
             mark(session, notification_id, self.clock(), error)
 
+    def _closings_due(self) -> list[closing.Due]:
+        with self.sessions() as session:
+            return closing.push_due(session, self.settings.notify_push_channels, self.clock())
+
+    def _hold_if_outside_window(self, due: closing.Due) -> bool:
+        if not due.conversation_id.startswith(closing.WHATSAPP_PREFIX):
+            return False
+        last = last_user_message_at(self.tracker_store, due.conversation_id)
+        if not closing.outside_whatsapp_window(due.conversation_id, last, self.clock()):
+            return False
+        with self.sessions.begin() as session:
+            closing.mark(session, due.id, self.clock(), held=True)
+        return True
+
+    def _mark_closing(self, notice_id: int, error: str | None) -> None:
+        with self.sessions.begin() as session:
+            closing.mark(session, notice_id, self.clock(), error=error)
+
+    async def push_closings(self) -> int:
+        """Push the closing notices that are due; returns how many Rasa accepted."""
+        try:
+            due = await asyncio.to_thread(self._closings_due)
+        except SQLAlchemyError as exc:
+            logger.warning("notifier cannot read the store: %s", exc.__class__.__name__)
+            return 0
+        pushed = 0
+        for item in due:
+            try:
+                if await asyncio.to_thread(self._hold_if_outside_window, item):
+                    continue
+            except (SQLAlchemyError, OutageAssistantError) as exc:
+                logger.warning("cannot check WhatsApp's window: %s", exc.__class__.__name__)
+                continue
+            error = await self.rasa.trigger_intent(
+                item.conversation_id, EXTERNAL_INTENT, {"notification_id": closing.notice_key(item.id)}
+            )
+            await asyncio.to_thread(self._mark_closing, item.id, error)
+            pushed += error is None
+        return pushed
+
     async def run_once(self) -> int:
         """Queue and push what is due; returns how many were pushed."""
         try:
@@ -261,7 +319,7 @@ class Notifier:
             )
             await asyncio.to_thread(self._mark, notification_id, error)
             pushed += error is None
-        return pushed
+        return pushed + await self.push_closings()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()

@@ -55,6 +55,11 @@ class Settings:
     # service for operators on the console's incidents page.
     restore_report_limit: int = 5
     restore_report_window: float = 3600.0  # seconds
+    # New escalations an hour from one address (web chat) and for one contact. Safety cases are
+    # never refused. Several customers can share an address (mobile carriers' NAT), so the
+    # per-address figure is set above what one household needs.
+    escalation_client_limit: int = 5
+    escalation_contact_limit: int = 3
     # Addresses (or networks) of the proxies in front of the web app whose X-Forwarded-For is
     # believed; none by default, so a client cannot choose the address every limit keys on.
     trusted_proxies: tuple[str, ...] = ()
@@ -194,4 +199,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | 
         restore_report_limit=_whole(env, "RESTORE_REPORT_LIMIT", 5, 0, 1_000_000),
         restore_report_window=60.0 * _whole(env, "RESTORE_REPORT_WINDOW_MINUTES", 60, 1, 7 * 24 * 60),
         trusted_proxies=trusted_proxies,
+        escalation_client_limit=_whole(env, "ESCALATION_CLIENT_LIMIT", 5, 1, 1_000_000),
+        escalation_contact_limit=_whole(env, "ESCALATION_CONTACT_LIMIT", 3, 1, 1_000_000),
     )

@@ -5,8 +5,22 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
+from sqlalchemy import text as sa_text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
 
 
@@ -244,23 +258,54 @@ class EscalationStatus(str, enum.Enum):
 
 
 class Urgency(str, enum.Enum):
-    """Ordered: SAFETY first in the queue."""
+    """Ordered: SAFETY first in the queue (`priority`)."""
 
     NORMAL = "normal"
     TIME_CRITICAL = "time_critical"
     SAFETY = "safety"
+
+    @property
+    def priority(self) -> int:
+        """The queue's sort key: 0 (safety) first. Stored beside the urgency so that the
+        database sorts and indexes by it; the urgency's own text sorts in no useful order."""
+        return PRIORITY[self]
+
+
+PRIORITY = {Urgency.SAFETY: 0, Urgency.TIME_CRITICAL: 1, Urgency.NORMAL: 2}
+
+
+# The console's queue reads only active escalations, most urgent and then longest waiting first:
+# a partial index holds exactly those rows in that order (PostgreSQL and SQLite alike).
+_ACTIVE_ROWS = sa_text("status <> 'resolved'")
 
 
 class Escalation(Base):
     """A conversation handed to people, with what staff need to act on it."""
 
     __tablename__ = "escalation"
+    __table_args__ = (
+        Index(
+            "ix_escalation_queue",
+            "priority",
+            "created_at",
+            "id",
+            postgresql_where=_ACTIVE_ROWS,
+            sqlite_where=_ACTIVE_ROWS,
+        ),
+        Index("ix_escalation_service_queue", "service_key", "priority", "created_at"),
+        Index("ix_escalation_resolved", "priority", "resolved_at"),
+        Index("ix_escalation_updated", "updated_at"),
+        Index("ix_escalation_client_key", "client_key", "created_at"),
+        Index("ix_escalation_contact", "contact", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
     channel: Mapped[str] = mapped_column(String(40))
     status: Mapped[EscalationStatus] = mapped_column(_enum(EscalationStatus, "escalation_status"))
     urgency: Mapped[Urgency] = mapped_column(_enum(Urgency, "escalation_urgency"))
+    # Urgency.priority, kept in step by `_priority`; the queue sorts on it.
+    priority: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     # What brought the customer here: request_human, clarification, compensation, ...
     trigger: Mapped[str] = mapped_column(String(40))
     contact: Mapped[str] = mapped_column(String(254))
@@ -276,15 +321,95 @@ class Escalation(Base):
     snapshot: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     # Staff replied and the assistant is paused in this conversation until they hand it back.
     paused: Mapped[bool] = mapped_column(default=False)
+    # A keyed hash of the address it was asked from (web chat), for the per-address limit.
+    client_key: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Closed in one step with others (an incident's "it's back", or a bulk resolve), not by a
+    # person working it: the estimate of the wait counts only what people closed one by one.
+    bulk_closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     notes: Mapped[list[EscalationNote]] = relationship(
         back_populates="escalation", cascade="all, delete-orphan", order_by="EscalationNote.id"
     )
     assignee: Mapped[StaffUser | None] = relationship()
+    links: Mapped[list[EscalationLink]] = relationship(
+        back_populates="escalation", cascade="all, delete-orphan", order_by="EscalationLink.incident_id"
+    )
+
+    @validates("urgency")
+    def _priority(self, _key: str, value: Urgency | str) -> Urgency:
+        urgency = Urgency(value)
+        self.priority = urgency.priority
+        return urgency
 
     @property
     def reference(self) -> str:
         return f"ESC-{1000 + self.id}"
+
+    @property
+    def touched(self) -> bool:
+        """A person has worked on it: assigned, in progress, or with a note or reply from staff."""
+        return (
+            self.assignee_id is not None
+            or self.status is EscalationStatus.IN_PROGRESS
+            or any(n.kind in ("note", "reply") for n in self.notes)
+        )
+
+
+class EscalationLink(Base):
+    """An escalation about a service that an incident had affected when the escalation was made.
+    Resolving the incident finds its waiting customers through these rows."""
+
+    __tablename__ = "escalation_link"
+    __table_args__ = (
+        UniqueConstraint("escalation_id", "incident_id"),
+        Index("ix_escalation_link_incident", "incident_id", "escalation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalation.id", ondelete="CASCADE"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    service_key: Mapped[str] = mapped_column(String(32))
+
+    escalation: Mapped[Escalation] = relationship(back_populates="links")
+
+
+class BulkRequest(Base):
+    """A bulk action the console has carried out, by the token its form carried: a double click
+    or a retry finds the token taken and changes nothing twice, sends nothing twice."""
+
+    __tablename__ = "bulk_request"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClosingNotice(Base):
+    """The outbox of "your service is back and your request is closed": one row per escalation,
+    which is the de-duplication, delivered at least once and shown once like `Notification`."""
+
+    __tablename__ = "closing_notice"
+    __table_args__ = (Index("ix_closing_notice_pending", "delivered_at", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalation.id", ondelete="CASCADE"), unique=True)
+    incident_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    service_key: Mapped[str | None] = mapped_column(String(32), default=None)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Not pushed: the channel allows no message we start now (WhatsApp, 24 hours after the
+    # customer last wrote). Shown with the customer's next answer instead.
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    escalation: Mapped[Escalation] = relationship()
 
 
 class EscalationNote(Base):

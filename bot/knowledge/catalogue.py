@@ -74,6 +74,7 @@ TOPIC_INTENTS = (
     "notify_me",
     "still_broken",
     "more",
+    "queue_wait",
 )
 SMALL_TALK_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope")
 # Every intent a customer's message can have: the domain's, without the notifier's EXTERNAL_ trigger.

@@ -8,22 +8,33 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.core.errors import NotFoundError, ValidationError
 from bot.db.audit import record
-from bot.db.models import Escalation, EscalationNote, EscalationStatus, StaffUser, Urgency
+from bot.db.models import (
+    Escalation,
+    EscalationLink,
+    EscalationNote,
+    EscalationStatus,
+    Incident,
+    IncidentStatus,
+    Service,
+    ServiceImpact,
+    ServiceStatus,
+    StaffUser,
+    Urgency,
+)
 from bot.incidents.reads import Overview
 from bot.knowledge.file import Knowledge
+from bot.people.queue import Wait, estimate_wait, is_active
 from bot.people.staff import console_actor
 from common.private import normalise_text, phone_digits
 from common.text import printable
 
 MAX_NEED = 2000
 MAX_NOTE = 5000
-URGENCY_ORDER = {Urgency.SAFETY: 0, Urgency.TIME_CRITICAL: 1, Urgency.NORMAL: 2}
-ACTIVE = (EscalationStatus.OPEN, EscalationStatus.IN_PROGRESS)
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}$")
 _YES = re.compile(r"^\s*(yes|yep|yeah|yea|ae|aye|y|urgent|it is|it's urgent|very)\b", re.IGNORECASE)
@@ -95,33 +106,55 @@ def answer_is_urgent(text: object) -> bool | None:
 def open_escalation(session: Session, conversation_id: str) -> Escalation | None:
     return session.scalars(
         select(Escalation)
-        .where(Escalation.conversation_id == conversation_id, Escalation.status.in_(ACTIVE))
+        .where(Escalation.conversation_id == conversation_id, is_active())
         .order_by(Escalation.id.desc())
+    ).first()
+
+
+def open_for_contact(session: Session, contact: str) -> Escalation | None:
+    """The active escalation of this phone number or e-mail address, from any conversation."""
+    return session.scalars(
+        select(Escalation).where(Escalation.contact == contact, is_active()).order_by(Escalation.id.desc())
     ).first()
 
 
 @dataclass(frozen=True)
 class Receipt:
     reference: str
-    created: bool  # False: the conversation already had an open escalation
-    ahead: int  # open escalations before this one in the queue
+    created: bool  # False: the conversation (or the contact) already had an open escalation
     urgency: Urgency
+    wait: Wait
+    services: tuple[str, ...] = ()  # the service keys it was filed under
+
+    @property
+    def ahead(self) -> int:
+        """Open escalations before this one in the queue."""
+        return self.wait.position - 1
 
 
-def _ahead(session: Session, escalation: Escalation) -> int:
-    rank = URGENCY_ORDER[escalation.urgency]
-    higher = [u for u, r in URGENCY_ORDER.items() if r < rank]
-    same = select(func.count(Escalation.id)).where(
-        Escalation.status.in_(ACTIVE),
-        Escalation.id != escalation.id,
-        (Escalation.urgency.in_(higher))
-        | ((Escalation.urgency == escalation.urgency) & (Escalation.id < escalation.id)),
-    )
-    return int(session.scalar(same) or 0)
+def receipt(session: Session, escalation: Escalation, created: bool, now: datetime) -> Receipt:
+    main = [escalation.service_key] if escalation.service_key else []
+    services = tuple(dict.fromkeys([*main, *(link.service_key for link in escalation.links)]))
+    return Receipt(escalation.reference, created, escalation.urgency, estimate_wait(session, escalation, now), services)
 
 
-def receipt(session: Session, escalation: Escalation, created: bool) -> Receipt:
-    return Receipt(escalation.reference, created, _ahead(session, escalation), escalation.urgency)
+def affecting_incidents(session: Session, service_keys: Iterable[str]) -> list[tuple[int, str]]:
+    """(incident id, service key) of every unresolved incident that has any of these services
+    down or degraded now."""
+    keys = list(dict.fromkeys(service_keys))
+    if not keys:
+        return []
+    rows = session.execute(
+        select(ServiceImpact.incident_id, ServiceImpact.service_key)
+        .join(Incident, Incident.id == ServiceImpact.incident_id)
+        .where(
+            ServiceImpact.service_key.in_(keys),
+            ServiceImpact.status != ServiceStatus.OPERATIONAL,
+            Incident.status != IncidentStatus.RESOLVED,
+        )
+        .order_by(ServiceImpact.incident_id)
+    ).all()
+    return [(int(i), str(k)) for i, k in rows]
 
 
 def create_escalation(
@@ -135,32 +168,42 @@ def create_escalation(
     trigger: str,
     now: datetime,
     reason: str | None = None,
-    service_key: str | None = None,
+    service_keys: Iterable[str] = (),
     snapshot: dict[str, Any] | None = None,
+    client_key: str | None = None,
 ) -> Receipt:
-    """One open escalation per conversation: asking again returns the existing one."""
+    """One open escalation per conversation and per contact: asking again returns the existing
+    one. A new one is filed under `service_keys` (the first is its main service) and linked to
+    every incident affecting any of them now, so that resolving the incident finds it."""
     if not conversation_id or len(conversation_id) > 255:
         raise ValidationError("an escalation needs a conversation id of 1-255 characters")
-    existing = open_escalation(session, conversation_id)
+    normalised = normalise_contact(contact)
+    existing = open_escalation(session, conversation_id) or open_for_contact(session, normalised)
     if existing is not None:
-        return receipt(session, existing, created=False)
+        return receipt(session, existing, created=False, now=now)
+    keys = [k for k in dict.fromkeys(service_keys) if session.get(Service, k) is not None]
     escalation = Escalation(
         conversation_id=conversation_id,
         channel=(channel or "unknown")[:40],
         status=EscalationStatus.OPEN,
         urgency=Urgency(urgency),
         trigger=trigger[:40],
-        contact=normalise_contact(contact),
+        contact=normalised,
         need=check_need(need),
         reason=check_need(reason) if reason else None,
-        service_key=service_key,
+        service_key=keys[0] if keys else None,
         created_at=now,
         updated_at=now,
         snapshot=snapshot or {},
+        client_key=client_key,
     )
+    first_key: dict[int, str] = {}  # per incident, the service the customer named first
+    for incident_id, key in sorted(affecting_incidents(session, keys), key=lambda row: keys.index(row[1])):
+        first_key.setdefault(incident_id, key)
+    escalation.links = [EscalationLink(incident_id=i, service_key=k) for i, k in first_key.items()]
     session.add(escalation)
     session.flush()
-    return receipt(session, escalation, created=True)
+    return receipt(session, escalation, created=True, now=now)
 
 
 def snapshot_of(events: Iterable[dict[str, Any]], overview: Overview | None) -> dict[str, Any]:
@@ -208,46 +251,12 @@ def snapshot_of(events: Iterable[dict[str, Any]], overview: Overview | None) -> 
 
 # --- staff work -------------------------------------------------------------------------------
 
-SORTS = {
-    "priority": (lambda: (Escalation.urgency, Escalation.created_at)),
-    "oldest": (lambda: (Escalation.created_at,)),
-    "newest": (lambda: (Escalation.created_at.desc(),)),
-}
-
-
-def queue(
-    session: Session,
-    *,
-    status: EscalationStatus | None = None,
-    urgency: Urgency | None = None,
-    service_key: str | None = None,
-    older_than_minutes: int | None = None,
-    sort: str = "priority",
-    now: datetime,
-    limit: int = 200,
-) -> list[Escalation]:
-    """Escalations for the console. Without a status: the active ones (open and in progress)."""
-    query = select(Escalation).options(selectinload(Escalation.assignee))
-    query = query.where(Escalation.status == status) if status else query.where(Escalation.status.in_(ACTIVE))
-    if urgency:
-        query = query.where(Escalation.urgency == urgency)
-    if service_key:
-        query = query.where(Escalation.service_key == service_key)
-    rows = list(session.scalars(query.order_by(Escalation.created_at).limit(limit)))
-    if older_than_minutes is not None:
-        rows = [r for r in rows if (now - r.created_at).total_seconds() >= older_than_minutes * 60]
-    if sort == "priority":
-        rows.sort(key=lambda r: (URGENCY_ORDER[r.urgency], r.created_at))
-    elif sort == "newest":
-        rows.sort(key=lambda r: r.created_at, reverse=True)
-    return rows
-
 
 def get_escalation(session: Session, escalation_id: int) -> Escalation:
     escalation = session.scalars(
         select(Escalation)
         .where(Escalation.id == escalation_id)
-        .options(selectinload(Escalation.notes), selectinload(Escalation.assignee))
+        .options(selectinload(Escalation.notes), selectinload(Escalation.assignee), selectinload(Escalation.links))
     ).first()
     if escalation is None:
         raise NotFoundError(f"no escalation with id {escalation_id}")

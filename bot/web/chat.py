@@ -35,13 +35,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.conversation.clients import METADATA_KEY, client_key
 from bot.core.devsecrets import chat_secret
 from bot.core.errors import ConversationStoreError
+from bot.core.limits import Limiter, chat_limiters
 from bot.core.settings import Settings
 from bot.core.timefmt import format_when
 from bot.incidents.reads import read_overview
 from bot.rasa_api import conversation_chat_events, newest_event_id, previous_bot_event
 from bot.web.chatfeed import ChatFeed, Message, reply, to_messages
 from bot.web.deps import Context, WebContext
-from bot.web.limits import Limiter, chat_limiters
 from common.text import conversation_id_problem, printable
 
 logger = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from rasa_sdk import Tracker
 from sqlalchemy import Engine
 
 from bot.conversation.backend import Backend
+from bot.core.limits import escalation_limiters
 from bot.core.settings import PROJECT_ROOT, Settings, load_settings
 from bot.knowledge.file import KnowledgeSource
 from tests.conftest import NOW
@@ -36,6 +37,9 @@ def state(engine: Engine, demo: int, settings: Settings) -> dict[str, Any]:
         "store": Backend(engine, clock=lambda: NOW),
         "knowledge": KnowledgeSource(PROJECT_ROOT / "bot" / "knowledge.yml"),
         "settings": settings,
+        "escalation_limits": escalation_limiters(
+            None, settings.escalation_client_limit, settings.escalation_contact_limit
+        ),
     }
 
 

@@ -8,11 +8,14 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
-from actions.escalation import ActionHumanContact, ActionSubmitEscalation, ValidateEscalationForm
+from actions.contact import ActionDeliverNotification
+from actions.escalation import ActionHumanContact, ActionQueueWait, ActionSubmitEscalation, ValidateEscalationForm
 from bot.conversation.backend import Backend
 from bot.db.engine import make_engine
 from bot.db.models import Escalation
+from bot.people.closing import close_linked
 from tests.actions.conftest import TrackerFactory
+from tests.conftest import NOW
 
 FILLED = {
     "escalation_contact": "0211234567",
@@ -87,14 +90,63 @@ async def test_submit_commits_then_gives_the_reference_once(
 ) -> None:
     d = CollectingDispatcher()
     events = await ActionSubmitEscalation(**state).run(d, tracker(None, "yes", slots=FILLED), domain)
-    assert sent(d) == ["utter_escalation_confirmed"]
+    assert sent(d) == ["utter_escalation_confirmed", "utter_queue_wait_unknown"]
     reference = d.messages[0]["reference"]
     assert SlotSet("escalation_ref", reference) in events and rows(state) == 1
-    assert d.messages[0]["ahead"] == "0" and d.messages[0]["staff_hours"]
+    assert d.messages[1]["position"] == "1" and d.messages[0]["staff_hours"]
 
     d = CollectingDispatcher()
     await ActionHumanContact(**state).run(d, tracker("request_human", "a person"), domain)
-    assert sent(d) == ["utter_escalation_existing"] and d.messages[0]["reference"] == reference
+    assert sent(d) == ["utter_escalation_existing", "utter_queue_wait_unknown"]
+    assert d.messages[0]["reference"] == reference
+
+
+def form_events(need: str, intent: str, services: list[str]) -> list[dict[str, Any]]:
+    """A conversation that asked about broadband, then stated a need about `services`."""
+
+    def user(text: str, name: str, keys: list[str]) -> dict[str, Any]:
+        entities = [{"entity": "service", "value": k} for k in keys]
+        return {"event": "user", "text": text, "parse_data": {"intent": {"name": name}, "entities": entities}}
+
+    return [user("is broadband ok", "connectivity", ["broadband"]), user(need, intent, services)]
+
+
+async def test_an_escalation_is_filed_under_the_need_and_linked_to_its_incident(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    """The service slot said broadband; the stated need is about roaming, which the demo
+    incident has down: filed under roaming, linked to that incident, and the customer is told."""
+    need = "I need roaming on before my flight tonight"
+    slots = FILLED | {"escalation_need": need, "service": "broadband"}
+    d = CollectingDispatcher()
+    events = form_events(need, "roaming", ["roaming"])
+    await ActionSubmitEscalation(**state).run(d, tracker(None, "yes", slots=slots, events=events), domain)
+    assert sent(d)[:2] == ["utter_escalation_confirmed", "utter_escalation_filed_under"]
+    assert d.messages[1]["services"].startswith("Roaming")
+    with state["store"].sessions() as s:
+        row = s.scalars(select(Escalation)).one()
+        assert row.service_key == "roaming" and [link.service_key for link in row.links] == ["roaming"]
+
+
+async def test_new_escalations_from_one_address_stop_at_the_limit_but_safety_never_does(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    limit = state["settings"].escalation_client_limit
+    made = []
+    for n in range(limit + 2):
+        t = tracker(None, "no", slots=FILLED | {"escalation_contact": f"02155500{n:02d}"})
+        t.sender_id = f"web-{n}"
+        t.latest_message["metadata"] = {"client": "a1" * 8}
+        d = CollectingDispatcher()
+        await ActionSubmitEscalation(**state).run(d, t, domain)
+        made.append(sent(d)[0])
+    assert made.count("utter_escalation_confirmed") == limit and made[-1] == "utter_escalation_limited"
+    t = tracker(None, "help", slots=FILLED | {"escalation_contact": "0215559999", "escalation_urgency": "safety"})
+    t.sender_id = "web-safety"
+    t.latest_message["metadata"] = {"client": "a1" * 8}
+    d = CollectingDispatcher()
+    await ActionSubmitEscalation(**state).run(d, t, domain)
+    assert sent(d)[0] == "utter_escalation_confirmed_safety" and rows(state) == limit + 1
 
 
 async def test_cancelled_form_stores_nothing(
@@ -137,3 +189,37 @@ async def test_safety_in_a_service_question_gets_emergency_advice_first(
     events = await ActionServiceStatus(**state).run(d, tracker("connectivity", text), domain)
     assert sent(d)[0] == "utter_emergency_help" and sent(d)[-1] == "utter_offer_escalation"
     assert SlotSet("escalation_urgency", "safety") in events
+
+
+async def test_asking_how_long_gives_the_place_in_the_queue_never_the_eta(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    d = CollectingDispatcher()
+    await ActionQueueWait(**state).run(d, tracker("queue_wait", "how long will I wait"), domain)
+    assert sent(d) == ["utter_queue_none"]
+    await ActionSubmitEscalation(**state).run(CollectingDispatcher(), tracker(None, "no", slots=FILLED), domain)
+    d = CollectingDispatcher()
+    await ActionQueueWait(**state).run(d, tracker("queue_wait", "how long will I wait"), domain)
+    assert sent(d) == ["utter_queue_wait_unknown"] and d.messages[0]["position"] == "1"
+
+
+async def test_a_closing_notice_is_shown_once_and_sets_the_topic(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any], demo: int
+) -> None:
+    """Pushed by the notifier as "c<id>": shown once even if the push is retried, and the
+    conversation's topic becomes the service, so "it's still broken" is about it."""
+    slots = FILLED | {"escalation_need": "My top-up failed"}
+    events = form_events("My top-up failed", "top_up", ["top_up"])
+    await ActionSubmitEscalation(**state).run(
+        CollectingDispatcher(), tracker(None, "no", slots=slots, events=events), domain
+    )
+    store = state["store"]
+    close_linked(store.sessions, demo, "Top-ups work again.", actor="ops", now=NOW)
+    entity = [{"entity": "notification_id", "value": "c1"}]
+    d = CollectingDispatcher()
+    events = await ActionDeliverNotification(**state).run(d, tracker("EXTERNAL_incident_update", "", entity), domain)
+    assert sent(d) == ["utter_escalation_closed_notice"] and d.messages[0]["closing_message"] == "Top-ups work again."
+    assert SlotSet("service", "top_up") in events
+    d = CollectingDispatcher()
+    again = tracker("EXTERNAL_incident_update", "", entity, slots={"delivered_notifications": ["c1"]})
+    assert await ActionDeliverNotification(**state).run(d, again, domain) == [] and d.messages == []

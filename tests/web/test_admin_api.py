@@ -15,7 +15,9 @@ from sqlalchemy import Engine
 
 from bot.core.settings import PROJECT_ROOT, Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
+from bot.db.models import Urgency
 from bot.people import operators
+from bot.people.escalations import create_escalation
 from bot.web.app import create_app
 from tests.conftest import NOW, serve_in_thread
 
@@ -61,6 +63,7 @@ def test_openapi_schema_lists_every_operation(api: httpx.Client) -> None:
         "/api/v1/incidents/{incident_id}/updates",
         "/api/v1/incidents/{incident_id}/resolve",
         "/api/v1/incidents/{incident_id}/services/{service_key}",
+        "/api/v1/incidents/{incident_id}/escalations/close",
         "/api/v1/audit",
         "/hooks/statuspage/{secret}",
         "/health",
@@ -227,3 +230,30 @@ def test_webhook_samples_are_applied_and_audited(api: httpx.Client, tmp_path: Pa
     webhooks = [e for e in trail if e["action"] == "webhook"]
     assert len(webhooks) == 3 and {e["actor"] for e in webhooks} == {"statuspage webhook"}
     assert webhooks[0]["detail"] == {"component": "Database component", "status": "under_maintenance"}
+
+
+def test_close_escalations_tells_and_closes_once_and_refuses_bad_bodies(
+    api: httpx.Client, engine: Engine, demo: int
+) -> None:
+    with make_session_factory(engine).begin() as s:
+        for n in range(3):
+            create_escalation(
+                s,
+                conversation_id=f"rest-{n}",
+                channel="rest",
+                contact=f"0218{n:06d}",
+                need="Top-up failed",
+                urgency=Urgency.NORMAL,
+                trigger="request_human",
+                now=NOW,
+                service_keys=["top_up"],
+            )
+    url = f"/api/v1/incidents/{demo}/escalations/close"
+    done = api.post(url, json={"message": "Top-ups work again."})
+    assert done.status_code == 200 and done.json() == {"closed": 3, "queued": 3, "left_open": 0}
+    assert api.post(url, json={"message": "Top-ups work again."}).json()["closed"] == 0
+    for body in ({}, {"message": ""}, {"message": "x" * 2001}, {"message": 5}, {"message": "x", "extra": 1}):
+        assert api.post(url, json=body).status_code == 422, body
+    assert api.post(url, json={"message": "x", "service": "nope"}).status_code == 422
+    assert api.post("/api/v1/incidents/999999/escalations/close", json={"message": "x"}).status_code == 404
+    assert api.post(url, content=b"\xff\xfe", headers={"Content-Type": "application/json"}).status_code in (400, 422)

@@ -89,6 +89,16 @@ WRITES: dict[tuple[str, str], tuple[Callable[[World], httpx.Response], str]] = {
         lambda w: w.form(f"/console/escalations/{w.escalation()}/handback"),
         "escalation_handback",
     ),
+    ("POST", "/console/escalations/bulk"): (
+        lambda w: w.form(
+            "/console/escalations/bulk", action="note", token="bulk-1", ids=str(w.escalation()), text="Hi."
+        ),
+        "escalation_note",
+    ),
+    ("POST", "/console/incidents/{incident_id}/escalations/close"): (
+        lambda w: w.form(f"/console/incidents/{w.demo}/escalations/close", message="Top-ups work again."),
+        "escalation_close_with_incident",
+    ),
     ("POST", "/console/review"): (
         lambda w: w.form("/console/review", event_id=str(w.event_id), intent="top_up"),
         "nlu.label",
@@ -137,6 +147,10 @@ WRITES: dict[tuple[str, str], tuple[Callable[[World], httpx.Response], str]] = {
         lambda w: w.api("POST", f"/api/v1/incidents/{w.demo}/resolve", {"message": "Fixed."}),
         "resolve",
     ),
+    ("POST", "/api/v1/incidents/{incident_id}/escalations/close"): (
+        lambda w: w.api("POST", f"/api/v1/incidents/{w.demo}/escalations/close", {"message": "Top-ups work again."}),
+        "escalation_close_with_incident",
+    ),
     ("POST", "/hooks/statuspage/{secret}"): (
         lambda w: httpx.post(f"{w.url}/hooks/statuspage/{HOOK_SECRET}", json=COMPONENT_WEBHOOK),
         "webhook",
@@ -176,6 +190,7 @@ def served(tmp_path: Path, engine: Engine, demo: int) -> Iterator[tuple[Any, Wor
             urgency=Urgency.TIME_CRITICAL,
             trigger="request_human",
             now=NOW,
+            service_keys=["top_up"],  # linked to the demo incident, which has top-ups down
         )
         token = operators.create_token(s, "Aroha (ops)", NOW, actor="test")
     rasa = RasaApi("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(FakeRasa()))

@@ -78,12 +78,12 @@ def console(settings: Settings, engine: Engine, demo: int, rasa: FakeRasa) -> It
     with make_session_factory(engine).begin() as s:
         create_user(s, "admin", PASSWORD, StaffRole.ADMIN, NOW, actor="test")
         create_user(s, "agent", PASSWORD, StaffRole.AGENT, NOW, actor="test")
-        for conversation, channel in (("web-1", "rest"), ("tg-1", "telegram")):
+        for conversation, channel, contact in (("web-1", "rest", "021 123 4567"), ("tg-1", "telegram", "021 765 4321")):
             create_escalation(
                 s,
                 conversation_id=conversation,
                 channel=channel,
-                contact="021 123 4567",
+                contact=contact,
                 need=f"Need calls diverted {XSS}",
                 urgency=Urgency.TIME_CRITICAL,
                 trigger="request_human",
@@ -360,3 +360,129 @@ def test_incidents_page_shows_an_overdue_update_and_services_failing_after_resto
     assert "Voicemail: 11 customers say it still fails after restore in the last 60 minutes" in page
     overview = admin.get("/console/overview").text
     assert "Reports after restore" in overview and "<td>Voicemail</td><td>11</td><td>5</td>" in overview
+
+
+# --- the queue at outage scale, live, and bulk work (issue 21) --------------------------------
+
+
+def test_queue_shows_totals_pages_and_a_safety_case_first(console: str, engine: Engine) -> None:
+    with make_session_factory(engine).begin() as s:
+        for n in range(60):
+            create_escalation(
+                s,
+                conversation_id=f"bulk-{n}",
+                channel="rest",
+                contact=f"0216{n:06d}",
+                need="Top-up failed",
+                urgency=Urgency.NORMAL,
+                trigger="request_human",
+                now=NOW,
+                service_keys=["top_up"],
+            )
+        create_escalation(
+            s,
+            conversation_id="safe-1",
+            channel="rest",
+            contact="0217000001",
+            need="Dad's medical alarm runs on this line",
+            urgency=Urgency.SAFETY,
+            trigger="safety",
+            now=NOW,
+        )
+    client = login(console, "agent")
+    html = client.get("/console").text
+    assert "63</strong> waiting in all" in html and "1 safety" in html and "page 1 of 2" in html
+    first_row = re.search(r'<tr data-id="\d+">.*?ESC-(\d+)', html, re.S)
+    assert first_row and html.index("Dad&#39;s medical alarm") < html.index("Top-up failed")
+    assert "Next page" in html and "Previous page" not in html
+    second = client.get("/console?page=2").text
+    assert "page 2 of 2" in second and "Dad&#39;s medical alarm" not in second
+    rows = client.get("/console/queue/rows?urgency=safety").text
+    assert "<html" not in rows and rows.count('<tr data-id="') == 1
+
+
+def test_the_change_token_moves_when_a_case_arrives(console: str, engine: Engine) -> None:
+    client = login(console, "agent")
+    before = client.get("/console/queue/changes").json()
+    assert before["newest_safety"] is None and before["waiting"] == 2
+    with make_session_factory(engine).begin() as s:
+        create_escalation(
+            s,
+            conversation_id="safe-2",
+            channel="rest",
+            contact="0217000002",
+            need="I don't feel safe at home",
+            urgency=Urgency.SAFETY,
+            trigger="safety",
+            now=NOW,
+        )
+    after = client.get("/console/queue/changes").json()
+    assert after["version"] != before["version"] and after["safety_waiting"] == 1
+    assert after["newest_safety"]["reference"].startswith("ESC-")
+    eid = escalation_id(engine, "web-1")
+    token = client.get(f"/console/escalations/{eid}/changes").json()["version"]
+    client.post(f"/console/escalations/{eid}/note", data={"csrf": csrf_of(client.get("/console").text), "text": "x"})
+    assert client.get(f"/console/escalations/{eid}/changes").json()["version"] != token
+
+
+def test_bulk_note_to_all_matching_runs_once_per_token(console: str, engine: Engine) -> None:
+    client = login(console, "agent")
+    csrf = csrf_of(client.get("/console").text)
+    form = {"csrf": csrf, "token": "form-token-1", "action": "note", "scope": "all", "text": "We're on it."}
+    first = client.post("/console/escalations/bulk", data=form)
+    assert first.status_code == 303 and "2%20changed" in first.headers["location"]
+    again = client.post("/console/escalations/bulk", data=form)  # a double click
+    assert "already%20carried%20out" in again.headers["location"]
+    with make_session_factory(engine)() as s:
+        notes = [n.text for e in s.scalars(select(Escalation)) for n in e.notes]
+    assert notes == ["We're on it.", "We're on it."]
+
+
+def test_bulk_reply_goes_only_to_channels_that_can_receive_it(console: str, engine: Engine, rasa: FakeRasa) -> None:
+    client = login(console, "agent")
+    csrf = csrf_of(client.get("/console").text)
+    ids = [str(escalation_id(engine, "web-1")), str(escalation_id(engine, "tg-1"))]
+    form = {"csrf": csrf, "token": "form-token-2", "action": "reply", "ids": ids, "text": "Back soon."}
+    done = client.post("/console/escalations/bulk", data=form)
+    assert "1%20changed" in done.headers["location"] and "1%20could%20not%20be%20sent" in done.headers["location"]
+    assert {p.split("/")[2] for m, p, _ in rasa.calls if m == "POST"} == {"tg-1"}  # none to the REST customer
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"action": "explode", "ids": "1"},
+        {"action": "note", "ids": "not-a-number", "text": "x"},
+        {"action": "status", "ids": "1", "new_status": "gone"},
+        {"action": "note", "scope": "all", "text": "x", "f_sort": "random"},
+    ],
+)
+def test_bad_bulk_requests_get_a_clear_4xx(console: str, form: dict[str, str]) -> None:
+    client = login(console, "agent")
+    data = {"csrf": csrf_of(client.get("/console").text), "token": "t-" + form["action"], **form}
+    assert client.post("/console/escalations/bulk", data=data).status_code == 422
+
+
+def test_admin_tells_and_closes_an_incidents_escalations(console: str, engine: Engine, demo: int) -> None:
+    with make_session_factory(engine).begin() as s:
+        create_escalation(
+            s,
+            conversation_id="tg-linked",
+            channel="telegram",
+            contact="0217000003",
+            need="Top-up failed",
+            urgency=Urgency.NORMAL,
+            trigger="request_human",
+            now=NOW,
+            service_keys=["top_up"],
+        )
+    client = login(console, "admin")
+    page = client.get("/console/incidents").text
+    assert "Tell and close" in page and "1</strong> customers wait" in page
+    done = client.post(
+        f"/console/incidents/{demo}/escalations/close",
+        data={"csrf": csrf_of(page), "message": "Top-ups work again."},
+    )
+    assert done.status_code == 303 and "Closed%201" in done.headers["location"]
+    eid = escalation_id(engine, "tg-linked")
+    assert "Customer told:" in client.get(f"/console/escalations/{eid}").text

@@ -16,8 +16,18 @@ from sqlalchemy.orm import Session, selectinload
 from bot.core.errors import NotFoundError
 from bot.db.models import Incident, IncidentStatus
 from bot.incidents import writes
+from bot.people.closing import close_linked
 from bot.web.api.auth import Operator
-from bot.web.api.schemas import ImpactIn, IncidentIn, IncidentOut, IncidentPatch, ResolveIn, UpdateIn
+from bot.web.api.schemas import (
+    CloseEscalationsIn,
+    CloseEscalationsOut,
+    ImpactIn,
+    IncidentIn,
+    IncidentOut,
+    IncidentPatch,
+    ResolveIn,
+    UpdateIn,
+)
 from bot.web.deps import Context, Db, RowId
 from bot.web.errors import READ, READ_ONE, WRITE, WRITE_ONE
 
@@ -114,3 +124,28 @@ def resolve(incident_id: RowId, body: ResolveIn, session: Db, ctx: Context, acto
         session, incident_id, message=body.message, now=ctx.clock(), resolved_at=body.resolved_at, actor=actor
     )
     return _load(session, incident_id)
+
+
+@router.post(
+    "/{incident_id}/escalations/close",
+    response_model=CloseEscalationsOut,
+    responses=WRITE_ONE,
+    summary="Tell waiting customers the service is back, and close their escalations",
+)
+def close_escalations(
+    incident_id: RowId, body: CloseEscalationsIn, ctx: Context, actor: Operator
+) -> CloseEscalationsOut:
+    """Every active escalation linked to the incident (or to one of its services) that no person
+    has worked on is closed, and its customer is sent the message once, on their own channel,
+    with their reference and what to do if it still fails. Repeating the request closes and
+    sends nothing more. Runs in chunks, each its own short transaction."""
+    done = close_linked(
+        ctx.sessions,
+        incident_id,
+        body.message,
+        actor=actor,
+        now=ctx.clock(),
+        service_key=body.service,
+        include_touched=body.include_touched,
+    )
+    return CloseEscalationsOut(closed=done.closed, queued=done.queued, left_open=done.left_open)

@@ -49,6 +49,24 @@ class ResolveIn(Strict):
     resolved_at: AwareDatetime | None = None
 
 
+class CloseEscalationsIn(Strict):
+    message: str = Field(
+        min_length=1, max_length=2000, description="Sent to every waiting customer with their reference"
+    )
+    service: str | None = Field(
+        default=None, max_length=32, description="Only escalations about this service (one that is back)"
+    )
+    include_touched: bool = Field(
+        default=False, description="Also close escalations a person has worked on (assigned, noted, replied)"
+    )
+
+
+class CloseEscalationsOut(BaseModel):
+    closed: int = Field(description="Escalations this request closed")
+    queued: int = Field(description="Messages this request queued, one per closed escalation")
+    left_open: int = Field(description="Linked escalations left open because a person has worked on them")
+
+
 class UpdateOut(BaseModel):
     posted_at: datetime
     status: IncidentStatus

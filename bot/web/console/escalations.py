@@ -3,20 +3,25 @@ Every change is audited by bot.people.escalations under the staff member's name.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
+from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import httpx
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.errors import ValidationError
-from bot.db.models import Escalation, EscalationStatus, Service, Urgency
-from bot.people import escalations
+from bot.db.models import Escalation, EscalationStatus, Incident, Service, Urgency
+from bot.people import bulk, closing, escalations, queue
+from bot.people.bulk import BulkAction
 from bot.web.console.pages import CsrfChecked, Staff, back, page
-from bot.web.deps import Context, Db, RowId
+from bot.web.deps import Context, Db, RowId, WebContext
 from common.text import printable
 
 logger = logging.getLogger(__name__)
@@ -24,56 +29,204 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 MAX_REPLY = 2000
 
 
-def _queue_context(session: Session, rows: list[Escalation]) -> dict[str, Any]:
+def _filter(
+    status: str, urgency: str, service: str, incident: str, older_than: str, sort: str, page_number: str
+) -> queue.QueueFilter:
+    """The queue's query parameters, checked; ValidationError names the bad one."""
+    try:
+        return queue.QueueFilter(
+            status=EscalationStatus(status) if status else None,
+            urgency=Urgency(urgency) if urgency else None,
+            service_key=service[:32] or None,
+            incident_id=int(incident) if incident.strip() else None,
+            older_than_minutes=int(older_than) if older_than.strip() else None,
+            sort=sort or "priority",
+            page=int(page_number) if page_number.strip() else 1,
+        )
+    except ValueError:
+        raise ValidationError("unknown filter value") from None
+
+
+def queue_filters(
+    status: str = "",
+    urgency: str = "",
+    service: str = "",
+    incident: str = "",
+    older_than: str = "",
+    sort: str = "priority",
+    page: str = "1",
+) -> dict[str, str]:
+    """The queue's query parameters as typed, to be shown back in the form and checked by `_parse`."""
+    raw = {"status": status, "urgency": urgency, "service": service, "incident": incident}
+    return raw | {"older_than": older_than, "sort": sort, "page": page}
+
+
+Filters = Annotated[dict[str, str], Depends(queue_filters)]
+
+
+def _parse(filters: dict[str, str]) -> queue.QueueFilter:
+    return _filter(
+        filters["status"][:20],
+        filters["urgency"][:20],
+        filters["service"],
+        filters["incident"][:12],
+        filters["older_than"][:12],
+        filters["sort"][:12],
+        filters["page"][:8],
+    )
+
+
+def _queue_context(session: Session, result: queue.QueuePage | None, filters: dict[str, str]) -> dict[str, Any]:
     services = [(s.key, s.name) for s in session.scalars(select(Service).order_by(Service.position))]
     return {
-        "rows": rows,
+        "q": result,
         "statuses": [s.value for s in EscalationStatus],
         "urgencies": [u.value for u in Urgency],
         "services": services,
-        "sorts": list(escalations.SORTS),
-        "filters": {"sort": "priority"},
+        "service_names": dict(services),
+        "sorts": list(queue.SORTS),
+        "filters": filters,
+        "query": urlencode({k: v for k, v in filters.items() if v and k != "page"}),
+        "bulk_actions": [a.value for a in BulkAction],
+        "bulk_token": secrets.token_urlsafe(24),
+        "max_selection": bulk.MAX_SELECTION,
     }
 
 
 @router.get("")
-def queue_page(
+def queue_page(request: Request, session: Db, ctx: Context, state: Staff, filters: Filters) -> HTMLResponse:
+    try:
+        result = queue.queue_page(session, _parse(filters), ctx.clock())
+    except ValidationError as exc:
+        return page(
+            request, ctx, "queue.html", state, **_queue_context(session, None, filters), message=f"Unknown filter value: {exc}.", error=True
+        )
+    return page(request, ctx, "queue.html", state, **_queue_context(session, result, filters))
+
+
+@router.get("/queue/rows")
+def queue_rows(request: Request, session: Db, ctx: Context, state: Staff, filters: Filters) -> HTMLResponse:
+    """The queue's totals and table alone, for the live page to swap in without a reload."""
+    result = queue.queue_page(session, _parse(filters), ctx.clock())
+    return page(request, ctx, "queue_rows.html", state, **_queue_context(session, result, filters))
+
+
+@router.get("/queue/changes")
+def queue_changes(session: Db, _state: Staff) -> JSONResponse:
+    """What the live queue polls: a token that changes with any row, and the newest waiting safety case."""
+    found = queue.changes(session)
+    newest = None
+    if found.newest_safety_id is not None:
+        newest = {"id": found.newest_safety_id, "reference": f"ESC-{1000 + found.newest_safety_id}"}
+    return JSONResponse(
+        {
+            "version": found.version,
+            "waiting": found.waiting,
+            "safety_waiting": found.safety_waiting,
+            "newest_safety": newest,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/escalations/{escalation_id}/changes")
+def escalation_changes(escalation_id: RowId, session: Db, _state: Staff) -> JSONResponse:
+    escalation = escalations.get_escalation(session, escalation_id)
+    stamp = f"{escalation.updated_at.isoformat()}/{len(escalation.notes)}/{escalation.status.value}"
+    return JSONResponse({"version": stamp}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/escalations/bulk")
+async def bulk_action(
     request: Request,
-    session: Db,
     ctx: Context,
     state: Staff,
-    status: str = "",
-    urgency: str = "",
-    service: str = "",
-    older_than: str = "",
-    sort: str = "priority",
-) -> HTMLResponse:
+    _csrf: CsrfChecked,
+    action: Annotated[str, Form(max_length=20)],
+    token: Annotated[str, Form(max_length=64)],
+    scope: Annotated[str, Form(max_length=20)] = "selected",
+    text: Annotated[str, Form(max_length=MAX_REPLY)] = "",
+    new_status: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """The selected rows, or every row the filter matches, in chunks; one audit row each."""
+    form = await request.form()
     try:
-        status_value = EscalationStatus(status) if status else None
-        urgency_value = Urgency(urgency) if urgency else None
-        older = int(older_than) if older_than.strip() else None
-        if older is not None and not 0 <= older <= 10_000_000:
-            raise ValueError(older_than)
+        chosen = BulkAction(action)
+        status_value = EscalationStatus(new_status) if new_status else None
+        ids = [int(str(i)) for i in form.getlist("ids")[: bulk.MAX_SELECTION]]
+        keys = ("status", "urgency", "service", "incident", "older_than", "sort")
+        filters = {k: str(form.get(f"f_{k}", ""))[:40] for k in keys}
     except ValueError:
-        empty = _queue_context(session, [])
-        return page(request, ctx, "queue.html", state, **empty, message="Unknown filter value.", error=True)
-    rows = escalations.queue(
-        session,
-        status=status_value,
-        urgency=urgency_value,
-        service_key=service[:32] or None,
-        older_than_minutes=older,
-        sort=sort if sort in escalations.SORTS else "priority",
-        now=ctx.clock(),
+        raise ValidationError("unknown bulk action, status or row") from None
+    user, now = state[0], ctx.clock()
+    if scope == "all":
+        f = _parse(filters | {"page": "1"})
+        ids = await asyncio.to_thread(_matching_ids, ctx, f, now)
+    if not ids:
+        return back("/console", "Nothing selected.", True)
+    if not await asyncio.to_thread(bulk.claim, ctx.sessions, token, user, chosen, now):
+        return back("/console", "That request was already carried out; nothing was done twice.")
+    not_sent = 0
+    if chosen is BulkAction.REPLY:
+        body = printable(text)
+        if not body:
+            raise ValidationError("a reply needs some text")
+        ids, not_sent = await _send_replies(ctx, ids, body)
+    result = await asyncio.to_thread(bulk.run, ctx.sessions, ids, chosen, user, now, text=text, status=status_value)
+    await asyncio.to_thread(bulk.record_count, ctx.sessions, token, result.changed)
+    note = (
+        f" {not_sent} could not be sent (their channel cannot receive our messages, or Rasa failed)."
+        if not_sent
+        else ""
     )
-    filters = {"status": status, "urgency": urgency, "service": service, "older_than": older, "sort": sort}
-    return page(request, ctx, "queue.html", state, **(_queue_context(session, rows) | {"filters": filters}))
+    return back("/console", f"{chosen.value}: {result.changed} changed, {result.skipped} unchanged.{note}")
+
+
+def _matching_ids(ctx: WebContext, f: queue.QueueFilter, now: datetime) -> list[int]:
+    with ctx.sessions() as session:
+        return queue.matching_ids(session, f, now, bulk.MAX_SELECTION)
+
+
+async def _send_replies(ctx: WebContext, ids: list[int], body: str) -> tuple[list[int], int]:
+    """Send `body` to every selected customer whose channel can receive it; (the ids sent, how many not)."""
+
+    def targets() -> list[tuple[int, str, str]]:
+        with ctx.sessions() as session:
+            rows = session.execute(
+                select(Escalation.id, Escalation.conversation_id, Escalation.channel).where(Escalation.id.in_(ids))
+            ).all()
+            return [(int(i), str(c), str(ch)) for i, c, ch in rows]
+
+    gate = asyncio.Semaphore(8)  # Rasa is busy on an outage day; a bulk reply must not swamp it
+
+    async def send(conversation: str) -> bool:
+        async with gate:
+            try:
+                await ctx.rasa.reply(conversation, body)
+            except httpx.HTTPError:
+                return False
+            return True
+
+    rows = await asyncio.to_thread(targets)
+    pushable = [r for r in rows if r[2] in ctx.settings.notify_push_channels]
+    results = await asyncio.gather(*(send(conversation) for _, conversation, _ in pushable))
+    sent = [row[0] for row, ok in zip(pushable, results, strict=True) if ok]
+    return sent, len(ids) - len(sent)
 
 
 @router.get("/escalations/{escalation_id}")
 async def escalation_page(request: Request, escalation_id: RowId, ctx: Context, state: Staff) -> HTMLResponse:
     with ctx.sessions() as session:
         escalation = escalations.get_escalation(session, escalation_id)
+        notices = closing.notices_of(session, escalation_id)
+        linked = [
+            (link.incident_id, session.get(Incident, link.incident_id), link.service_key) for link in escalation.links
+        ]
+        wait = (
+            queue.estimate_wait(session, escalation, ctx.clock())
+            if escalation.status is not EscalationStatus.RESOLVED
+            else None
+        )
         session.expunge_all()
     events = await ctx.rasa.events(escalation.conversation_id)
     if events is not None:
@@ -92,6 +245,9 @@ async def escalation_page(request: Request, escalation_id: RowId, ctx: Context, 
         transcript_source=source,
         statuses=[s.value for s in EscalationStatus],
         can_push=escalation.channel in ctx.settings.notify_push_channels,
+        notices=notices,
+        linked=linked,
+        wait=wait,
     )
 
 

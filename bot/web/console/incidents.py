@@ -10,9 +10,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from bot.conversation.notify import waiting_subscribers
 from bot.core.errors import ValidationError
 from bot.db.models import Impact, Incident, IncidentStatus, Service, ServiceStatus
 from bot.incidents import reports, writes
+from bot.people import queue
+from bot.people.closing import close_linked
 from bot.people.staff import console_actor
 from bot.web.console.pages import Admin, CsrfChecked, back, page
 from bot.web.deps import Context, Db, RowId, WebContext
@@ -47,12 +50,26 @@ def incidents_page(request: Request, session: Db, ctx: Context, state: Admin) ->
     services = [(s.key, s.name) for s in session.scalars(select(Service).order_by(Service.position))]
     now = ctx.clock()
     window = timedelta(seconds=ctx.settings.restore_report_window)
+    subscribers = waiting_subscribers(session)
+    linked = queue.linked_waiting(session)
+    impacts = {
+        i.id: [(row.service_key, row.status) for row in i.impacts]
+        for i in session.scalars(
+            select(Incident).where(Incident.id.in_([x.incident_id for x in linked] + [a.id for a in active]))
+        )
+    }
     return page(
         request,
         ctx,
         "incidents.html",
         state,
         now=now,
+        linked=linked,
+        linked_by_id={x.incident_id: x for x in linked},
+        incident_impacts=impacts,
+        subscribers={
+            i: subscribers.get(None, 0) + sum(subscribers.get(key, 0) for key, _ in rows) for i, rows in impacts.items()
+        },
         overdue={i.id for i in active if i.next_update_at is not None and i.next_update_at < now},
         flagged=reports.flagged(session, now, ctx.settings.restore_report_limit, window),
         report_limit=ctx.settings.restore_report_limit,
@@ -144,3 +161,27 @@ def resolve_incident(
 ) -> Response:
     writes.resolve_incident(session, incident_id, message=message, now=ctx.clock(), actor=console_actor(state[0]))
     return back("/console/incidents", f"Incident #{incident_id} resolved.")
+
+
+@router.post("/incidents/{incident_id}/escalations/close")
+def close_escalations(
+    incident_id: RowId,
+    ctx: Context,
+    state: Admin,
+    _csrf: CsrfChecked,
+    message: Annotated[str, Form(max_length=2000)],
+    service: Annotated[str, Form(max_length=32)] = "",
+    include_touched: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    """ "It's back": tell every customer waiting on this incident's escalations and close them."""
+    done = close_linked(
+        ctx.sessions,
+        incident_id,
+        message,
+        actor=console_actor(state[0]),
+        now=ctx.clock(),
+        service_key=service or None,
+        include_touched=bool(include_touched),
+    )
+    left = f" {done.left_open} worked on by a person left open." if done.left_open else ""
+    return back("/console/incidents", f"Closed {done.closed}; {done.queued} customers will be told.{left}")

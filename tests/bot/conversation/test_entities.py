@@ -47,3 +47,26 @@ def test_every_named_service_is_answered_in_the_order_named_each_once() -> None:
     assert services_for("top_up", ["top up", "log in"]) == ["top_up", "account"]
     assert services_for("check_outage", ["voicemail", "email", "voice mail"]) == ["voicemail", "email"]
     assert services_for("account_access", ["top-up", "my account"]) == ["account", "top_up"]
+
+
+def user_event(text: str, intent: str, services: list[str]) -> dict[str, object]:
+    entities = [{"entity": "service", "value": s} for s in services]
+    return {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}, "entities": entities}}
+
+
+def test_an_escalation_is_filed_under_the_stated_need_first_then_the_rest_newest_first() -> None:
+    from bot.conversation.entities import services_in_conversation
+
+    events = [
+        user_event("is my broadband ok", "connectivity", ["broadband"]),
+        {"event": "bot", "text": "Broadband is working."},
+        user_event("and voicemail?", "voicemail", []),
+        user_event("I need roaming on for my flight tonight", "roaming", ["roaming"]),
+    ]
+    assert services_in_conversation(events, "I need roaming on for my flight tonight") == [
+        "roaming",
+        "voicemail",
+        "broadband",
+    ]
+    assert services_in_conversation([user_event("help", "request_human", [])], "help") == []
+    assert services_in_conversation([{"event": "user", "parse_data": "junk"}, {"event": "user"}], None) == []

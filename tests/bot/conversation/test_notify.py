@@ -146,3 +146,60 @@ def test_notifier_pushes_through_rasa_and_retries_failures(engine: Engine, demo:
     claims = jwt.decode(calls[1].headers["Authorization"].removeprefix("Bearer "), TOKEN, algorithms=["HS256"])
     assert claims["user"]["role"] == "admin"
     assert json.loads(calls[1].content) == {"name": EXTERNAL_INTENT, "entities": {"notification_id": str(row.id)}}
+
+
+def test_notifier_pushes_closing_notices_and_holds_whatsapp_outside_its_window(
+    engine: Engine, demo: int, tmp_path: Path
+) -> None:
+    """A telegram customer's notice goes through Rasa with key "c<id>"; a WhatsApp customer who
+    last wrote 25 hours ago is not pushed to (WhatsApp would refuse free text): held for their
+    next message. The tracker store tells when each last wrote."""
+    from bot.db.models import ClosingNotice, Urgency
+    from bot.people.closing import close_linked
+    from bot.people.escalations import create_escalation
+    from tests.tracker_table import TrackerTable
+
+    tracker = TrackerTable(tmp_path / "tracker.db")
+    old = (NOW - timedelta(hours=25)).timestamp()
+    tracker.insert("whatsapp:+64215550002", "user", {"event": "user", "text": "top up broken"}, at=old)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as s:
+        for conversation, channel in (("tg-9", "telegram"), ("whatsapp:+64215550002", "twilio")):
+            create_escalation(
+                s,
+                conversation_id=conversation,
+                channel=channel,
+                contact=conversation[-10:] if channel == "twilio" else "0215550009",
+                need="Top-up failed",
+                urgency=Urgency.NORMAL,
+                trigger="request_human",
+                now=NOW,
+                service_keys=["top_up"],
+            )
+    close_linked(sessions, demo, "Top-ups work again.", actor="ops", now=NOW)
+    calls: list[httpx.Request] = []
+
+    def rasa(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200, json={})
+
+    settings = load_settings(
+        {"VAR_DIR": str(tmp_path), "NOTIFY_PUSH_CHANNELS": "telegram,twilio", "RASA_URL": "http://rasa.test"},
+        dotenv_path=Path("/nonexistent"),
+    )
+    notifier = Notifier(
+        settings,
+        engine,
+        RasaApi("http://rasa.test", TOKEN, httpx.MockTransport(rasa)),
+        clock=lambda: NOW,
+        tracker_store=tracker.engine,
+    )
+    assert asyncio.run(notifier.run_once()) == 1
+    assert asyncio.run(notifier.run_once()) == 0
+    (call,) = calls
+    assert call.url.raw_path.decode().startswith("/conversations/tg-9/trigger_intent")
+    assert json.loads(call.content)["entities"]["notification_id"].startswith("c")
+    with sessions() as s:
+        held = s.scalars(select(ClosingNotice).where(ClosingNotice.channel == "twilio")).one()
+        assert held.held and held.delivered_at is None and "24-hour" in (held.last_error or "")
+    tracker.engine.dispose()

@@ -21,10 +21,10 @@ from bot.people.escalations import (
     mask_contact,
     mentions_any,
     normalise_contact,
-    queue,
     set_status,
     snapshot_of,
 )
+from bot.people.queue import QueueFilter, queue_page
 from bot.people.staff import create_user
 from tests.conftest import NOW
 
@@ -82,12 +82,14 @@ def test_need_is_cleaned_and_required() -> None:
         check_need("  ")
 
 
-def escalate(session: Session, conversation: str, urgency: Urgency = Urgency.NORMAL, minutes: int = 0):  # type: ignore[no-untyped-def]
+def escalate(  # type: ignore[no-untyped-def]
+    session: Session, conversation: str, urgency: Urgency = Urgency.NORMAL, minutes: int = 0, contact: str = ""
+):
     return create_escalation(
         session,
         conversation_id=conversation,
         channel="rest",
-        contact="021 123 4567",
+        contact=contact or f"0211{sum(map(ord, conversation)) * 7919 % 1_000_000:06d}",
         need="Divert my business calls today.",
         urgency=urgency,
         trigger="request_human",
@@ -95,12 +97,23 @@ def escalate(session: Session, conversation: str, urgency: Urgency = Urgency.NOR
     )
 
 
+def refs(session: Session, minutes: int = 5, **f: object) -> list[str]:
+    return [r.reference for r in queue_page(session, QueueFilter(**f), NOW + timedelta(minutes=minutes)).rows]  # type: ignore[arg-type]
+
+
 def test_one_open_escalation_per_conversation(session: Session) -> None:
     first = escalate(session, "c1")
     again = escalate(session, "c1")
     assert first.created and not again.created and again.reference == first.reference
     assert first.reference.startswith("ESC-10")
-    assert len(queue(session, now=NOW)) == 1
+    assert refs(session) == [first.reference]
+
+
+def test_a_second_request_from_the_same_contact_joins_the_open_one(session: Session) -> None:
+    first = escalate(session, "web-1", contact="021 555 0101")
+    again = escalate(session, "web-2", contact="+ 021-555-0101".replace("+ ", ""))
+    assert not again.created and again.reference == first.reference
+    assert refs(session) == [first.reference]
 
 
 def test_queue_puts_safety_first_then_time_critical_then_oldest(session: Session) -> None:
@@ -108,15 +121,10 @@ def test_queue_puts_safety_first_then_time_critical_then_oldest(session: Session
     urgent = escalate(session, "b", Urgency.TIME_CRITICAL, 1)
     safety = escalate(session, "c", Urgency.SAFETY, 2)
     assert (safety.ahead, urgent.ahead) == (0, 0)  # each counted when it was made
-    rows = queue(session, now=NOW + timedelta(minutes=5))
-    assert [r.reference for r in rows] == [safety.reference, urgent.reference, normal.reference]
-    assert [r.reference for r in queue(session, sort="oldest", now=NOW)] == [
-        normal.reference,
-        urgent.reference,
-        safety.reference,
-    ]
-    assert [r.reference for r in queue(session, urgency=Urgency.SAFETY, now=NOW)] == [safety.reference]
-    assert len(queue(session, older_than_minutes=4, now=NOW + timedelta(minutes=5))) == 2
+    assert refs(session) == [safety.reference, urgent.reference, normal.reference]
+    assert refs(session, sort="oldest") == [normal.reference, urgent.reference, safety.reference]
+    assert refs(session, urgency=Urgency.SAFETY) == [safety.reference]
+    assert len(refs(session, older_than_minutes=4)) == 2
 
 
 def test_staff_work_an_escalation(session: Session) -> None:

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
+from bot.core.limits import LocalLimiter, RedisLimiter, chat_limiters, redis_client
 from bot.ops.scaled import redis_problem
-from bot.web.limits import LocalLimiter, RedisLimiter, chat_limiters, redis_client
 
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
 

@@ -1,4 +1,7 @@
-"""Sliding-window rate limits for the web chat: in this process, or shared through Redis.
+"""Sliding-window rate limits: in this process, or shared through Redis.
+
+Used by the web chat (messages per conversation and per address) and by the action server
+(new escalations per address and per contact).
 
 One web process keeps its counts in memory. Several web processes behind a load balancer
 (`make run-scaled`, docs/deployment.md) must count together, or each would grant the full
@@ -134,4 +137,23 @@ def chat_limiters(redis_url: str | None) -> tuple[Limiter, Limiter]:
     return (
         RedisLimiter(client, "oa:limit:conversation", limit=20, window=60),
         RedisLimiter(client, "oa:limit:address", limit=120, window=60),
+    )
+
+
+ESCALATION_WINDOW = 3600.0  # seconds
+
+
+def escalation_limiters(redis_url: str | None, per_client: int, per_contact: int) -> tuple[Limiter, Limiter]:
+    """New escalations per address and per contact, an hour. One client minting web-chat
+    cookies could otherwise bury the queue (issue 21). Shared through Redis when several action
+    servers run, like the chat's limits."""
+    if redis_url is None:
+        return (
+            LocalLimiter(limit=per_client, window=ESCALATION_WINDOW),
+            LocalLimiter(limit=per_contact, window=ESCALATION_WINDOW),
+        )
+    client = redis_client(redis_url)
+    return (
+        RedisLimiter(client, "oa:limit:escalation:address", limit=per_client, window=ESCALATION_WINDOW),
+        RedisLimiter(client, "oa:limit:escalation:contact", limit=per_contact, window=ESCALATION_WINDOW),
     )
