@@ -12,9 +12,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions._support import IncidentStateMixin, entity_values, send, service_in_context
 from bot.conversation.answers import closing_replies, notice_replies, notify_answer, notify_target, stale_note
 from bot.conversation.clients import client_key_in
-from bot.conversation.notify import notice, subscribe
+from bot.conversation.notify import claim_shown as claim_notice
+from bot.conversation.notify import subscribe
 from bot.core.errors import IncidentSourceError, KnowledgeError, LimitError, ValidationError
-from bot.people.closing import closing_view, parse_key
+from bot.people.closing import claim_shown as claim_closing
+from bot.people.closing import parse_key
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +73,13 @@ class ActionDeliverNotification(IncidentStateMixin, Action):
         if seen in delivered or str(seen) in map(str, delivered):
             return []  # a retry after a crash: the customer has seen it already
         try:
+            now = self.store.clock()
             if closing_id is not None:
-                found = await self.store.transaction(lambda session: closing_view(session, closing_id))
+                found = await self.store.transaction(lambda session: claim_closing(session, closing_id, now))
                 replies = closing_replies([found]) if found else []
                 slots = [SlotSet("service", found.service_key)] if found and found.service_key else []
             else:
-                view = await self.store.transaction(lambda session: notice(session, int(key)))
+                view = await self.store.transaction(lambda session: claim_notice(session, int(key), now))
                 replies = notice_replies([view], self.settings.tz, self.store.clock()) if view else []
                 slots = []
         except IncidentSourceError as exc:

@@ -102,10 +102,28 @@ class SignedTelegramInput(TelegramInput):  # type: ignore[misc]
             raise ValueError("telegram: set secret_token (TELEGRAM_SECRET_TOKEN); unsigned webhooks are refused")
         return channel
 
-    def get_output_channel(self) -> TelegramOutput:
+    def _new_output(self) -> TelegramOutput:
         channel = TelegramOutput.__new__(_LocalTelegramOutput)
         server = TelegramAPIServer.from_base(self.api_base) if self.api_base else None
         Bot.__init__(channel, self.access_token, **({"server": server} if server else {}))
+        return channel
+
+    def get_output_channel(self) -> TelegramOutput:
+        """At start-up (no loop running yet): a channel, and the webhook registered with our
+        secret token. Later, inside the server's loop, when Rasa pushes a message we start
+        (trigger_intent, execute with output_channel=latest): one channel kept for that loop.
+        Upstream ran asyncio.run here every time, which fails inside the running loop: every
+        push to a Telegram customer answered HTTP 500 (found by issue 21's tell-and-close test)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            kept = getattr(self, "_runtime_output", None)
+            if kept is None or kept[0] is not loop:
+                kept = self._runtime_output = (loop, self._new_output())
+            return kept[1]
+        channel = self._new_output()
         # aiogram 2 predates setWebhook's secret_token, so the call is made by hand. It runs in
         # a loop of its own before the server starts; its HTTP session is closed afterwards so
         # that the server's loop opens a fresh one (a session outlives its loop otherwise).

@@ -6,6 +6,7 @@ our patches installed. Runs only in `.venv-rasa`, Rasa's own environment.
   Authorization header, so no client puts it in a URL either (URLs end up in access logs).
 - Every conversation id in an HTTP API path is checked before Rasa's tracker store sees it.
 - Every bearer token is checked before sanic-jwt sees it (`refuse_bad_tokens`).
+- A push (trigger_intent) finishes and is saved even if its caller hangs up.
 - The tracker store's failures reach the channel (rasa_plugins.tracker_store), and the
   per-message work is made cheaper (rasa_plugins.speedups).
 """
@@ -120,6 +121,31 @@ def install_api_guard(secret: str | None = None) -> None:
     rasa.core.run.configure_app = configure_app
 
 
+def install_finished_pushes() -> None:
+    """A message we start (trigger_intent: the notifier's pushes) runs to the end, its tracker
+    saved, even if the caller hangs up part-way.
+
+    Sanic cancels a request's handler when its client disconnects. A notifier killed while Rasa
+    handled its push left the turn cancelled after the channel had sent the message but before
+    the tracker, with its delivered-notices slot, was saved: the retry sent it again (found by
+    issue 21's tell-and-close test). Shielded, the turn finishes; the caller's lock is released
+    early, which the notices' own shown mark (bot.people.closing.claim_shown) covers.
+    """
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    original = Agent.trigger_intent
+    if getattr(original, "_outage_shielded", False):
+        return
+
+    async def trigger_intent(self: Agent, *args: Any, **kwargs: Any) -> None:
+        await asyncio.shield(original(self, *args, **kwargs))
+
+    trigger_intent._outage_shielded = True  # type: ignore[attr-defined]
+    Agent.trigger_intent = trigger_intent  # type: ignore[method-assign]
+
+
 def install_private_logs() -> None:
     """No customer's words, phone number or e-mail address in Rasa's logs.
 
@@ -140,6 +166,7 @@ def main() -> None:
     sys.argv = rasa_argv(sys.argv[1:], dict(os.environ))
     install_api_guard(os.environ[TOKEN_VARIABLE])
     install_honest_tracker_store()
+    install_finished_pushes()
     threads = nlu_threads(dict(os.environ))
     if threads:
         install_nlu_off_loop(threads)

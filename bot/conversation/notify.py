@@ -163,9 +163,16 @@ def _view(session: Session, notification: Notification) -> NoticeView:
     )
 
 
-def notice(session: Session, notification_id: int) -> NoticeView | None:
+def claim_shown(session: Session, notification_id: int, now: datetime) -> NoticeView | None:
+    """The notice to show for a push, marked shown; None if there is none or it was shown
+    already: a push repeated after the notifier died mid-request, when Rasa had sent the
+    message but dropped the turn (and with it the delivered-notices slot). `mark` clears the
+    mark when the push fails, so that the retry shows it."""
     notification = session.get(Notification, notification_id)
-    return _view(session, notification) if notification is not None else None
+    if notification is None or notification.shown_at is not None:
+        return None
+    notification.shown_at = now
+    return _view(session, notification)
 
 
 def conversations_with_pending(session: Session, push_channels: frozenset[str]) -> frozenset[str]:
@@ -229,6 +236,7 @@ def mark(session: Session, notification_id: int, now: datetime, error: str | Non
     else:
         row.last_error = error[:300]
         row.retry_at = now + timedelta(seconds=min(MAX_RETRY_DELAY, 2.0**row.attempts))
+        row.shown_at = None  # Rasa failed, perhaps before sending: the retry must show it
 
 
 class Notifier:

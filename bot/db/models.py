@@ -246,6 +246,10 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(String(300), default=None)
     # After a failed push, not before this time (exponential backoff; pushes are never given up).
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Set by the action that shows a pushed notice, before Rasa sends it: a push repeated after
+    # the notifier died mid-request shows nothing twice, even when Rasa dropped the first turn
+    # after sending it (its tracker, and the delivered-notices slot, were never saved).
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     subscription: Mapped[Subscription] = relationship()
     update: Mapped[IncidentUpdate] = relationship()
@@ -405,6 +409,8 @@ class ClosingNotice(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(300), default=None)
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # As Notification.shown_at.
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # Not pushed: the channel allows no message we start now (WhatsApp, 24 hours after the
     # customer last wrote). Shown with the customer's next answer instead.
     held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -204,6 +204,16 @@ def closing_view(session: Session, notice_id: int) -> ClosingView | None:
     return _view(session, row) if row is not None else None
 
 
+def claim_shown(session: Session, notice_id: int, now: datetime) -> ClosingView | None:
+    """The notice to show for a push, marked shown; None if there is none or it was shown
+    already (a repeated push). The notifier clears the mark if the push then fails."""
+    row = session.get(ClosingNotice, notice_id)
+    if row is None or row.shown_at is not None:
+        return None
+    row.shown_at = now
+    return _view(session, row)
+
+
 def _shown_at_next_answer(push_channels: frozenset[str]) -> ColumnElement[bool]:
     return ClosingNotice.channel.not_in(push_channels) | ClosingNotice.held.is_(True)
 
@@ -282,6 +292,7 @@ def mark(session: Session, notice_id: int, now: datetime, *, error: str | None =
     else:
         row.last_error = error[:300]
         row.retry_at = now + timedelta(seconds=min(MAX_RETRY_DELAY, 2.0**row.attempts))
+        row.shown_at = None  # Rasa failed, perhaps before sending: the retry must show it
 
 
 def notices_of(session: Session, escalation_id: int) -> list[ClosingNotice]:

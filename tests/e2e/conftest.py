@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,11 @@ class Assistant:
 
     def reload_demo(self, scenario: str = "outage_day_two") -> None:
         load_now(self.engine, self.servers.settings, scenario)
+
+
+def phone() -> str:
+    """A phone number no other test uses: one contact has at most one open escalation."""
+    return f"021 {uuid.uuid4().int % 10**7:07d}"
 
 
 def load_now(engine: Engine, settings: Settings, scenario: str = "outage_day_two") -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from bot.db.engine import make_session_factory
 from bot.db.models import Escalation, Subscription
 from bot.ops.servers import isolated_env
-from tests.e2e.conftest import Assistant, start_assistant
+from tests.e2e.conftest import Assistant, phone, start_assistant
 from tests.e2e.faults import sqlite_locked
 from tests.e2e.private_postgres import private_postgres
 
@@ -53,7 +53,7 @@ def test_locked_sqlite_answers_from_last_known_state_and_recovers(demo_assistant
         assert status == 503 and body["status"] == "degraded"
         # A subscription and an escalation asked for now are either stored or said not to be.
         subscribed = demo_assistant.say(waiting, "tell me when top up is fixed")
-        steps = ["I need to talk to a real person", "021 555 0123", "call me back about my business line"]
+        steps = ["I need to talk to a real person", phone(), "call me back about my business line"]
         flow = [demo_assistant.say(escalating, text) for text in [*steps, "No, it can wait"]]
         confirmed = "\n".join(flow)
 

@@ -21,7 +21,7 @@ from bot.core.settings import PROJECT_ROOT
 from bot.db.engine import make_session_factory
 from bot.db.models import Escalation, EscalationStatus, StaffRole
 from bot.people.staff import create_user
-from tests.e2e.conftest import Assistant
+from tests.e2e.conftest import Assistant, phone
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +35,11 @@ def sender() -> str:
     return f"esc-{uuid.uuid4().hex[:10]}"
 
 
-def escalate(assistant: Assistant, me: str) -> str:
+def escalate(assistant: Assistant, me: str, number: str = "021 555 0123") -> str:
     """A customer asks for a person and answers the form; returns the last reply."""
     assistant.say(me, XSS)
     assert "best phone number" in assistant.say(me, "I need to talk to a real person")
-    assert "What do you need" in assistant.say(me, "021 555 0123")
+    assert "What do you need" in assistant.say(me, number)
     assert "time-critical" in assistant.say(me, "please call me back today, my shop's calls need diverting")
     return assistant.say(me, "Yes, it's time-critical: a house settlement at 3pm needs my phone")
 
@@ -70,8 +70,8 @@ def test_customer_escalates_and_an_agent_works_it_in_a_real_browser(demo_assista
         pytest.skip("Debian's chromium is not installed (make browser installs it when run as root)")
     from playwright.sync_api import sync_playwright
 
-    me = sender()
-    confirmed = escalate(demo_assistant, me)
+    me, number = sender(), phone()
+    confirmed = escalate(demo_assistant, me, number)
     reference = re.search(r"ESC-\d+", confirmed)
     assert reference, confirmed
     (row,) = rows(demo_assistant, me)
@@ -108,7 +108,7 @@ def test_customer_escalates_and_an_agent_works_it_in_a_real_browser(demo_assista
         assert "live from Rasa" in body
         assert XSS in body  # shown as text, not run
         assert "I need to talk to a real person" in body and "intent request_human" in body
-        assert "0215550123" in body  # the contact, for logged-in staff
+        assert number.replace(" ", "") in body  # the contact, for logged-in staff
 
         page.fill("form[action$='/note'] textarea", "Rang back, diverting the shop line now.")
         page.click("button:has-text('Add note')")
@@ -167,7 +167,7 @@ def test_a_reference_is_never_shown_without_its_row(demo_assistant: Assistant, d
     customer got a reference and the row exists, or they were told it failed and there is none."""
     me = sender()
     demo_assistant.say(me, "I need to talk to a real person")
-    demo_assistant.say(me, "021 555 0123")
+    demo_assistant.say(me, phone())
     demo_assistant.say(me, "please call me back today about my business line")
     proc = demo_assistant.servers.procs["actions"]
     replies: list[str] = []

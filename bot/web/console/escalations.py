@@ -99,7 +99,13 @@ def queue_page(request: Request, session: Db, ctx: Context, state: Staff, filter
         result = queue.queue_page(session, _parse(filters), ctx.clock())
     except ValidationError as exc:
         return page(
-            request, ctx, "queue.html", state, **_queue_context(session, None, filters), message=f"Unknown filter value: {exc}.", error=True
+            request,
+            ctx,
+            "queue.html",
+            state,
+            **_queue_context(session, None, filters),
+            message=f"Unknown filter value: {exc}.",
+            error=True,
         )
     return page(request, ctx, "queue.html", state, **_queue_context(session, result, filters))
 

@@ -147,3 +147,19 @@ def test_notice_keys_round_trip_and_reject_junk() -> None:
     assert closing.parse_key(closing.notice_key(42)) == 42
     for junk in ("42", "c", "c-1", "cx", "c" + "9" * 20, None, 42):
         assert closing.parse_key(junk) is None
+
+
+def test_a_push_is_shown_once_until_a_failure_clears_the_mark(engine: Engine, session: Session, demo: int) -> None:
+    """Rasa may send a pushed notice and then drop the turn when the notifier's request dies:
+    the repeated push finds the notice shown. A failed push clears the mark for its retry."""
+    escalate(session, 1, channel="telegram")
+    session.commit()
+    sessions = make_session_factory(engine)
+    closing.close_linked(sessions, demo, "Back.", actor="ops", now=NOW)
+    with sessions.begin() as s:
+        (due,) = closing.push_due(s, PUSH, NOW)
+        assert closing.claim_shown(s, due.id, NOW) is not None
+        assert closing.claim_shown(s, due.id, NOW) is None  # the repeat shows nothing
+        closing.mark(s, due.id, NOW, error="Rasa answered HTTP 500")
+        assert closing.claim_shown(s, due.id, NOW) is not None
+        assert closing.claim_shown(s, 999_999, NOW) is None

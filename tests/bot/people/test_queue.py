@@ -14,6 +14,7 @@ from bot.people.escalations import create_escalation, get_escalation, set_status
 from bot.people.queue import MIN_HANDLED, QueueFilter, changes, estimate_wait, linked_waiting, queue_page
 from bot.people.staff import create_user
 from tests.conftest import NOW
+from tests.escalation_rows import insert_waiting
 
 
 def add(session: Session, n: int, urgency: Urgency = Urgency.NORMAL, minutes: int = 0, services: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
@@ -31,29 +32,7 @@ def add(session: Session, n: int, urgency: Urgency = Urgency.NORMAL, minutes: in
 
 
 def bulk_insert(engine: Engine, count: int) -> None:
-    """`count` normal escalations, oldest first, written in one go (the ORM per row would be slow)."""
-    with engine.begin() as conn:
-        conn.execute(
-            Escalation.__table__.insert(),
-            [
-                {
-                    "conversation_id": f"bulk-{i}",
-                    "channel": "rest",
-                    "status": "open",
-                    "urgency": "normal",
-                    "priority": 2,
-                    "trigger": "request_human",
-                    "contact": f"0219{i:06d}",
-                    "need": "Top-up failed.",
-                    "created_at": NOW - timedelta(minutes=count - i),
-                    "updated_at": NOW - timedelta(minutes=count - i),
-                    "snapshot": {},
-                    "paused": False,
-                    "bulk_closed": False,
-                }
-                for i in range(count)
-            ],
-        )
+    insert_waiting(engine, count, NOW)
 
 
 def test_a_safety_case_heads_the_default_page_however_many_wait(engine: Engine, session: Session) -> None:

@@ -1,5 +1,6 @@
-"""the queue at outage scale: a priority column and indexes for the queue's queries; escalations
-linked to incidents; bulk requests by token; the outbox of closing notices; who asked, for the per-address limit
+"""the queue at outage scale: a priority column and indexes for the queue's queries;
+escalations linked to incidents; bulk requests by token; the outbox of closing notices; when a
+pushed notice was shown; who asked, for the per-address limit
 
 Revision ID: 0008
 Revises: 0007
@@ -75,13 +76,18 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(length=300), nullable=True),
         sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("shown_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("held", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
+    with op.batch_alter_table("notification") as batch:
+        batch.add_column(sa.Column("shown_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_closing_notice_conversation_id", "closing_notice", ["conversation_id"])
     op.create_index("ix_closing_notice_pending", "closing_notice", ["delivered_at", "channel"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("notification") as batch:
+        batch.drop_column("shown_at")
     op.drop_index("ix_closing_notice_pending", table_name="closing_notice")
     op.drop_index("ix_closing_notice_conversation_id", table_name="closing_notice")
     op.drop_table("closing_notice")
