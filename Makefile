@@ -139,6 +139,7 @@ audit: setup
 bench: setup $(MODEL) haproxy
 	$(PYTHON) scripts/bench_surge.py --out docs/benchmarks.md
 	$(PYTHON) scripts/bench_webchat.py --out docs/benchmarks.md
+	$(PYTHON) scripts/bench_queue.py --out docs/benchmarks.md
 
 clean:
 	rm -rf models results .rasa

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from bot.core.limits import LocalLimiter, RedisLimiter, chat_limiters, redis_client
+from bot.core.limits import LocalLimiter, RedisLimiter, chat_limiters, escalation_limiters, redis_client
 from bot.ops.scaled import redis_problem
 
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
@@ -99,3 +99,24 @@ async def test_memory_stays_bounded_under_a_flood_of_new_keys() -> None:
     for i in range(5_000):
         assert await limiter.allow(f"k{i}")
     assert len(limiter.hits) <= 1_001
+
+
+async def test_a_hundred_new_escalations_from_one_address_across_two_processes_allow_five() -> None:
+    """The escalation limits from REDIS_URL, built twice as two action servers would: one
+    address trying 100 times in a minute, alternating between them, gets the limit in all."""
+    reason = redis_problem(REDIS_HOST)
+    if reason:
+        pytest.skip(f"{reason}; set TEST_REDIS_HOST")
+    url = f"redis://{REDIS_HOST}:6379/0"
+    first, _ = escalation_limiters(url, per_client=5, per_contact=3)
+    second, _ = escalation_limiters(url, per_client=5, per_contact=3)
+    address = f"test-{uuid.uuid4().hex[:16]}"
+    allowed = [await (first if i % 2 else second).allow(address) for i in range(100)]
+    assert sum(allowed) == 5 and allowed[:5] == [True] * 5
+    await first.client.aclose()  # type: ignore[attr-defined]
+    await second.client.aclose()  # type: ignore[attr-defined]
+
+
+def test_without_redis_the_escalation_limits_are_per_process() -> None:
+    per_client, per_contact = escalation_limiters(None, per_client=5, per_contact=3)
+    assert isinstance(per_client, LocalLimiter) and (per_client.limit, per_contact.limit) == (5, 3)  # type: ignore[attr-defined]

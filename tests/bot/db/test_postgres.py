@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, func, inspect, select, text
 
 from bot.conversation.backend import Backend
 from bot.db.engine import make_session_factory
@@ -78,3 +78,52 @@ def test_uncertain_messages_are_read_and_labelled_on_postgresql(pg_engine: Engin
     with sessions() as session:
         assert "- the app thingy is stuffed eh" in export_yaml(session)
         assert uncertain_messages(pg_engine, session, NOW - timedelta(days=1)) == []
+
+
+def test_the_queue_pages_totals_and_tell_and_close_on_postgres(pg_engine: Engine, knowledge: Knowledge) -> None:
+    """The queue's partial index and its queries, the links and the chunked close, on PostgreSQL."""
+    from bot.db.models import ClosingNotice, Urgency
+    from bot.people.closing import close_linked
+    from bot.people.escalations import create_escalation
+    from bot.people.queue import QueueFilter, changes, queue_page
+    from tests.escalation_rows import insert_waiting
+
+    sessions = make_session_factory(pg_engine)
+    with sessions.begin() as session:
+        (incident_id,) = load_scenario(
+            session, scenario_path("outage_day_two"), knowledge, now=NOW, tz=TZ, actor="test"
+        )
+    insert_waiting(pg_engine, 250, NOW)
+    with sessions.begin() as session:
+        made = create_escalation(
+            session,
+            conversation_id="pg-safety",
+            channel="rest",
+            contact="0217770001",
+            need="My dad's medical alarm runs on this landline",
+            urgency=Urgency.SAFETY,
+            trigger="safety",
+            now=NOW,
+            service_keys=["top_up"],
+        )
+    with sessions() as session:
+        page = queue_page(session, QueueFilter(), NOW)
+        assert page.rows[0].reference == made.reference and page.matching == 251 and page.pages == 6
+        assert page.totals.by_incident == [(incident_id, page.totals.by_incident[0][1], 1)]
+        assert changes(session).safety_waiting == 1
+        # 251 rows are cheap to sort; forbid the scan to see whether the index can serve the query.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            str(r[0])
+            for r in session.execute(
+                text(
+                    "EXPLAIN SELECT id FROM escalation WHERE status <> 'resolved' "
+                    "ORDER BY priority, created_at, id LIMIT 50"
+                )
+            )
+        )
+    assert "ix_escalation_queue" in plan, plan
+    done = close_linked(sessions, incident_id, "Top-ups work again.", actor="ops", now=NOW)
+    assert (done.closed, done.queued) == (1, 1)
+    with sessions() as session:
+        assert session.scalar(select(func.count(ClosingNotice.id))) == 1
