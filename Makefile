@@ -112,7 +112,7 @@ test-nlu: $(MODEL) $(VENV)/.installed
 	$(PYTHON) scripts/nlu_gate.py results/nlu/intent_report.json --min-macro-f1 0.90
 
 pytest: setup $(MODEL) browser haproxy
-	$(PYTHON) -m pytest -ra --durations=15
+	$(PYTHON) -m pytest -ra --durations=15 -n 2 --dist loadfile
 
 test: setup lint validate test-stories test-nlu pytest
 

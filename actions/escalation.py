@@ -12,10 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions._support import IncidentStateMixin, latest_intent, send, service_in_context
-from bot.conversation.answers import escalation_receipt, wait_replies
+from actions._support import IncidentStateMixin, entity_values, latest_intent, send, service_in_context
+from bot.conversation.answers import escalation_receipt, refile_replies, wait_replies
 from bot.conversation.clients import client_key_in
-from bot.conversation.entities import services_in_conversation
+from bot.conversation.entities import normalise_service, services_in_conversation
 from bot.core.errors import IncidentSourceError, KnowledgeError, ValidationError
 from bot.db.models import Urgency
 from bot.people.escalations import (
@@ -29,6 +29,7 @@ from bot.people.escalations import (
     open_escalation,
     open_for_contact,
     receipt,
+    refile,
     snapshot_of,
 )
 from bot.people.queue import Wait, estimate_wait
@@ -222,7 +223,8 @@ class ActionSubmitEscalation(IncidentStateMixin, Action):
             dispatcher.utter_message(response="utter_escalation_failed", contact=knowledge.contact)
             return reset
         logger.info("escalation %s stored (%s, %s)", made.reference, made.urgency.value, mask_contact(contact))
-        send(dispatcher, escalation_receipt(made, knowledge))
+        affected = [s.key for s in overview.affected] if overview is not None else []
+        send(dispatcher, escalation_receipt(made, knowledge, affected))
         return [*reset, SlotSet("escalation_ref", made.reference)]
 
     async def _allowed(self, urgency: Urgency, client: str | None, contact: str) -> bool:
@@ -261,3 +263,39 @@ class ActionQueueWait(IncidentStateMixin, Action):
             return []
         send(dispatcher, wait_replies(wait))
         return []
+
+
+class ActionRefileEscalation(IncidentStateMixin, Action):
+    """ "My request is about email, not top-ups" (typed, or a button under the receipt): the
+    open escalation is filed under the service named, and linked to its incident."""
+
+    def name(self) -> str:
+        return "action_refile_escalation"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        try:
+            knowledge = self.knowledge.get()
+        except KnowledgeError:
+            dispatcher.utter_message(response="utter_state_unavailable")
+            return []
+        named = [k for k in (normalise_service(v) for v in entity_values(tracker, "service")) if k]
+        # "about email, not broadband": the first named is the one meant.
+        wanted = named[:1]
+        now = self.store.clock()
+
+        def change(session: Session) -> tuple[str | None, list[str]]:
+            found = open_escalation(session, tracker.sender_id)
+            if found is None:
+                return None, []
+            return found.reference, refile(session, found, wanted, now, actor=f"customer:{found.channel}")
+
+        try:
+            reference, filed = await self.store.transaction(change)
+        except IncidentSourceError as exc:
+            logger.warning("could not refile an escalation: %s", exc)
+            dispatcher.utter_message(response="utter_escalation_failed", contact=knowledge.contact)
+            return []
+        send(dispatcher, refile_replies(reference, filed, knowledge))
+        return [SlotSet("service", filed[0])] if filed else []

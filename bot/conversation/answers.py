@@ -312,8 +312,17 @@ def greeting(ctx: Context) -> list[Reply]:
     return [Reply("utter_greet")]
 
 
-def escalation_receipt(made: Receipt, knowledge: Knowledge) -> list[Reply]:
-    """The reference, what it was filed under, when staff work, and the honest place and wait."""
+REFILE_INTENT = "escalation_service"
+MAX_REFILE_BUTTONS = 4
+
+
+def refile_payload(key: str) -> str:
+    return f'/{REFILE_INTENT}{{"service": "{key}"}}'
+
+
+def escalation_receipt(made: Receipt, knowledge: Knowledge, affected: Sequence[str] = ()) -> list[Reply]:
+    """The reference, what it was filed under (with buttons to move it to another service the
+    outage affects), when staff work, and the honest place and wait."""
     variables = {"reference": made.reference, "staff_hours": knowledge.staff_hours}
     if not made.created:
         replies = [Reply("utter_escalation_existing", variables)]
@@ -321,11 +330,25 @@ def escalation_receipt(made: Receipt, knowledge: Knowledge) -> list[Reply]:
         replies = [Reply("utter_escalation_confirmed_safety", variables)]
     else:
         replies = [Reply("utter_escalation_confirmed", variables)]
-    if made.created and made.services:
+    if made.created:
         names = ", ".join(knowledge.services[k].name for k in made.services if k in knowledge.services)
+        others = [k for k in affected if k not in made.services and k in knowledge.services][:MAX_REFILE_BUTTONS]
+        buttons = [{"title": knowledge.services[k].name, "payload": refile_payload(k)} for k in others]
         if names:
-            replies.append(Reply("utter_escalation_filed_under", {"services": names}))
+            replies.append(Reply("utter_escalation_filed_under", {"services": names}, buttons))
+        elif buttons:
+            replies.append(Reply("utter_escalation_filed_nowhere", buttons=buttons))
     return [*replies, *wait_replies(made.wait)]
+
+
+def refile_replies(reference: str | None, services: Sequence[str], knowledge: Knowledge) -> list[Reply]:
+    """The answer to "it's about email, not top-ups" after a request was filed."""
+    if reference is None:
+        return [Reply("utter_queue_none")]
+    names = ", ".join(knowledge.services[k].name for k in services if k in knowledge.services)
+    if not names:
+        return [Reply("utter_escalation_refile_which")]
+    return [Reply("utter_escalation_refiled", {"reference": reference, "services": names})]
 
 
 def wait_replies(wait: Wait | None) -> list[Reply]:

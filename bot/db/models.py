@@ -347,7 +347,7 @@ class Escalation(Base):
 
     @property
     def reference(self) -> str:
-        return f"ESC-{1000 + self.id}"
+        return escalation_reference(self.id)
 
     @property
     def touched(self) -> bool:
@@ -357,6 +357,11 @@ class Escalation(Base):
             or self.status is EscalationStatus.IN_PROGRESS
             or any(n.kind in ("note", "reply") for n in self.notes)
         )
+
+
+def escalation_reference(escalation_id: int) -> str:
+    """What customers and staff call an escalation: ESC-1001 for the first."""
+    return f"ESC-{1000 + escalation_id}"
 
 
 class EscalationLink(Base):

@@ -249,6 +249,38 @@ def snapshot_of(events: Iterable[dict[str, Any]], overview: Overview | None) -> 
     }
 
 
+def refile(
+    session: Session, escalation: Escalation, service_keys: Iterable[str], now: datetime, actor: str
+) -> list[str]:
+    """File an escalation under other services (the customer corrected it): its main service,
+    and its incident links rebuilt from the incidents affecting those services now. Returns the
+    known service keys it is filed under; nothing changes if there are none."""
+    keys = [k for k in dict.fromkeys(service_keys) if session.get(Service, k) is not None]
+    if not keys:
+        return []
+    escalation.service_key = keys[0]
+    first_key: dict[int, str] = {}
+    for incident_id, key in sorted(affecting_incidents(session, keys), key=lambda row: keys.index(row[1])):
+        first_key.setdefault(incident_id, key)
+    escalation.links.clear()
+    session.flush()  # the old links go before the new ones, which may pair the same incident
+    escalation.links = [EscalationLink(incident_id=i, service_key=k) for i, k in first_key.items()]
+    escalation.updated_at = now
+    escalation.notes.append(
+        EscalationNote(
+            author=actor[:80], kind="status", text=f"filed under {', '.join(keys)} by the customer", created_at=now
+        )
+    )
+    record(
+        session,
+        actor=actor,
+        action="escalation_refile",
+        now=now,
+        detail={"escalation": escalation.reference, "services": ",".join(keys)},
+    )
+    return keys
+
+
 # --- staff work -------------------------------------------------------------------------------
 
 

@@ -9,7 +9,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
 from actions.contact import ActionDeliverNotification
-from actions.escalation import ActionHumanContact, ActionQueueWait, ActionSubmitEscalation, ValidateEscalationForm
+from actions.escalation import (
+    ActionHumanContact,
+    ActionQueueWait,
+    ActionRefileEscalation,
+    ActionSubmitEscalation,
+    ValidateEscalationForm,
+)
 from bot.conversation.backend import Backend
 from bot.db.engine import make_engine
 from bot.db.models import Escalation
@@ -90,10 +96,11 @@ async def test_submit_commits_then_gives_the_reference_once(
 ) -> None:
     d = CollectingDispatcher()
     events = await ActionSubmitEscalation(**state).run(d, tracker(None, "yes", slots=FILLED), domain)
-    assert sent(d) == ["utter_escalation_confirmed", "utter_queue_wait_unknown"]
+    # No service named: the receipt offers the services the outage affects.
+    assert sent(d) == ["utter_escalation_confirmed", "utter_escalation_filed_nowhere", "utter_queue_wait_unknown"]
     reference = d.messages[0]["reference"]
     assert SlotSet("escalation_ref", reference) in events and rows(state) == 1
-    assert d.messages[1]["position"] == "1" and d.messages[0]["staff_hours"]
+    assert d.messages[2]["position"] == "1" and d.messages[0]["staff_hours"]
 
     d = CollectingDispatcher()
     await ActionHumanContact(**state).run(d, tracker("request_human", "a person"), domain)
@@ -223,3 +230,40 @@ async def test_a_closing_notice_is_shown_once_and_sets_the_topic(
     d = CollectingDispatcher()
     again = tracker("EXTERNAL_incident_update", "", entity, slots={"delivered_notifications": ["c1"]})
     assert await ActionDeliverNotification(**state).run(d, again, domain) == [] and d.messages == []
+
+
+async def test_the_receipt_offers_the_other_affected_services_and_a_tap_refiles_it(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    """Filed under top-up from the stated need; the customer taps Email under the receipt: the
+    request moves to email, linked to the incident that has email down (or none if restored)."""
+    slots = FILLED | {"escalation_need": "My top-up failed"}
+    d = CollectingDispatcher()
+    events = form_events("My top-up failed", "top_up", ["top_up"])
+    await ActionSubmitEscalation(**state).run(d, tracker(None, "no", slots=slots, events=events), domain)
+    filed = next(m for m in d.messages if m["response"] == "utter_escalation_filed_under")
+    titles = [b["title"] for b in filed["buttons"]]
+    assert "Prepaid top-up" not in titles and 1 <= len(titles) <= 4
+    payload = next(b["payload"] for b in filed["buttons"] if b["title"] == "Roaming")
+    assert payload == '/escalation_service{"service": "roaming"}'
+
+    d = CollectingDispatcher()
+    entity = [{"entity": "service", "value": "roaming"}]
+    events = await ActionRefileEscalation(**state).run(d, tracker("escalation_service", payload, entity), domain)
+    assert sent(d) == ["utter_escalation_refiled"] and d.messages[0]["services"] == "Roaming"
+    assert SlotSet("service", "roaming") in events
+    with state["store"].sessions() as s:
+        row = s.scalars(select(Escalation)).one()
+        assert row.service_key == "roaming" and [link.service_key for link in row.links] == ["roaming"]
+
+
+async def test_refiling_without_a_request_or_a_service_says_so(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    d = CollectingDispatcher()
+    await ActionRefileEscalation(**state).run(d, tracker("escalation_service", "my request is about email"), domain)
+    assert sent(d) == ["utter_queue_none"]
+    await ActionSubmitEscalation(**state).run(CollectingDispatcher(), tracker(None, "no", slots=FILLED), domain)
+    d = CollectingDispatcher()
+    await ActionRefileEscalation(**state).run(d, tracker("escalation_service", "wrong service"), domain)
+    assert sent(d) == ["utter_escalation_refile_which"]

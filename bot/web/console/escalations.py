@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.errors import ValidationError
-from bot.db.models import Escalation, EscalationStatus, Incident, Service, Urgency
+from bot.db.models import Escalation, EscalationStatus, Incident, Service, Urgency, escalation_reference
 from bot.people import bulk, closing, escalations, queue
 from bot.people.bulk import BulkAction
 from bot.web.console.pages import CsrfChecked, Staff, back, page
@@ -27,24 +27,6 @@ from common.text import printable
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
 MAX_REPLY = 2000
-
-
-def _filter(
-    status: str, urgency: str, service: str, incident: str, older_than: str, sort: str, page_number: str
-) -> queue.QueueFilter:
-    """The queue's query parameters, checked; ValidationError names the bad one."""
-    try:
-        return queue.QueueFilter(
-            status=EscalationStatus(status) if status else None,
-            urgency=Urgency(urgency) if urgency else None,
-            service_key=service[:32] or None,
-            incident_id=int(incident) if incident.strip() else None,
-            older_than_minutes=int(older_than) if older_than.strip() else None,
-            sort=sort or "priority",
-            page=int(page_number) if page_number.strip() else 1,
-        )
-    except ValueError:
-        raise ValidationError("unknown filter value") from None
 
 
 def queue_filters(
@@ -65,15 +47,20 @@ Filters = Annotated[dict[str, str], Depends(queue_filters)]
 
 
 def _parse(filters: dict[str, str]) -> queue.QueueFilter:
-    return _filter(
-        filters["status"][:20],
-        filters["urgency"][:20],
-        filters["service"],
-        filters["incident"][:12],
-        filters["older_than"][:12],
-        filters["sort"][:12],
-        filters["page"][:8],
-    )
+    """The queue's parameters, checked; ValidationError names a bad one."""
+    f = {k: v.strip()[:40] for k, v in filters.items()}
+    try:
+        return queue.QueueFilter(
+            status=EscalationStatus(f["status"]) if f["status"] else None,
+            urgency=Urgency(f["urgency"]) if f["urgency"] else None,
+            service_key=f["service"][:32] or None,
+            incident_id=int(f["incident"]) if f["incident"] else None,
+            older_than_minutes=int(f["older_than"]) if f["older_than"] else None,
+            sort=f["sort"] or "priority",
+            page=int(f["page"]) if f["page"] else 1,
+        )
+    except ValueError:
+        raise ValidationError("unknown filter value") from None
 
 
 def _queue_context(session: Session, result: queue.QueuePage | None, filters: dict[str, str]) -> dict[str, Any]:
@@ -123,7 +110,7 @@ def queue_changes(session: Db, _state: Staff) -> JSONResponse:
     found = queue.changes(session)
     newest = None
     if found.newest_safety_id is not None:
-        newest = {"id": found.newest_safety_id, "reference": f"ESC-{1000 + found.newest_safety_id}"}
+        newest = {"id": found.newest_safety_id, "reference": escalation_reference(found.newest_safety_id)}
     return JSONResponse(
         {
             "version": found.version,
