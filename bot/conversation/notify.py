@@ -34,6 +34,7 @@ from bot.core.errors import LimitError, OutageAssistantError, ValidationError
 from bot.core.logs import configure_logging
 from bot.core.settings import Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
+from bot.db.locks import one_at_a_time
 from bot.db.models import Incident, IncidentStatus, IncidentUpdate, Notification, Service, Subscription
 from bot.people import closing
 from bot.rasa_api import RasaApi, last_user_message_at
@@ -89,25 +90,28 @@ def subscribe(
     if existing is not None:
         return False
     if client_key is not None:
+        one_at_a_time(session, f"subscription:{client_key}")
+    latest = session.scalar(select(func.max(IncidentUpdate.id))) or 0
+    row = Subscription(
+        conversation_id=conversation_id,
+        channel=(channel or "unknown")[:40],
+        service_key=service_key,
+        created_at=now,
+        after_update_id=latest,
+        client_key=client_key,
+    )
+    session.add(row)
+    session.flush()  # written first, counted after (bot.db.locks): one client's burst cannot overshoot
+    if client_key is not None:
         recent = session.scalar(
             select(func.count(Subscription.id)).where(
                 Subscription.client_key == client_key, Subscription.created_at > now - CLIENT_WINDOW
             )
         )
-        if (recent or 0) >= SUBSCRIPTIONS_PER_CLIENT:
+        if (recent or 0) > SUBSCRIPTIONS_PER_CLIENT:
+            session.delete(row)
+            session.flush()
             raise LimitError("too many notification requests from this address; try again later")
-    latest = session.scalar(select(func.max(IncidentUpdate.id))) or 0
-    session.add(
-        Subscription(
-            conversation_id=conversation_id,
-            channel=(channel or "unknown")[:40],
-            service_key=service_key,
-            created_at=now,
-            after_update_id=latest,
-            client_key=client_key,
-        )
-    )
-    session.flush()
     return True
 
 

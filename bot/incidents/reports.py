@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from bot.db.locks import one_at_a_time
 from bot.db.models import RestoreReport, Service
 
 COUNTED_PER_CLIENT = 5
@@ -55,28 +56,31 @@ def report_still_broken(
     )
     if earlier is not None:
         return Outcome.REPEAT
-    counted = True
     if client_key is not None:
-        recent = session.scalar(
+        one_at_a_time(session, f"restore_report:{client_key}")
+    report = RestoreReport(
+        service_key=service_key,
+        conversation_id=conversation_id[:128],
+        channel=channel[:32],
+        reported_at=now,
+        incident_id=incident_id,
+        client_key=client_key,
+        counted=True,
+    )
+    session.add(report)
+    session.flush()  # written first, counted after (bot.db.locks): one client's burst cannot overshoot
+    if client_key is not None:
+        counted_now = session.scalar(
             select(func.count(RestoreReport.id)).where(
                 RestoreReport.client_key == client_key,
                 RestoreReport.reported_at > now - CLIENT_WINDOW,
                 RestoreReport.counted.is_(True),
             )
         )
-        counted = (recent or 0) < COUNTED_PER_CLIENT
-    session.add(
-        RestoreReport(
-            service_key=service_key,
-            conversation_id=conversation_id[:128],
-            channel=channel[:32],
-            reported_at=now,
-            incident_id=incident_id,
-            client_key=client_key,
-            counted=counted,
-        )
-    )
-    session.flush()
+        if (counted_now or 0) > COUNTED_PER_CLIENT:
+            report.counted = False
+            session.flush()
+    counted = report.counted
     return Outcome.COUNTED if counted else Outcome.HELD
 
 

@@ -77,5 +77,7 @@ TOPIC_INTENTS = (
     "queue_wait",
 )
 SMALL_TALK_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope")
+# About a request already made, so never offered as a clarifying topic: moving it to another service.
+REQUEST_INTENTS = ("escalation_service",)
 # Every intent a customer's message can have: the domain's, without the notifier's EXTERNAL_ trigger.
-CUSTOMER_INTENTS = (*SMALL_TALK_INTENTS, *TOPIC_INTENTS)
+CUSTOMER_INTENTS = (*SMALL_TALK_INTENTS, *TOPIC_INTENTS, *REQUEST_INTENTS)

@@ -26,8 +26,9 @@ from bot.conversation.notify import (
 from bot.core.errors import LimitError, ValidationError
 from bot.core.settings import load_settings
 from bot.db.engine import make_session_factory
-from bot.db.models import Notification
+from bot.db.models import Notification, Subscription
 from bot.incidents.writes import post_update, resolve_incident
+from bot.knowledge.file import Knowledge
 from bot.rasa_api import RasaApi
 from tests.conftest import NOW
 
@@ -203,3 +204,39 @@ def test_notifier_pushes_closing_notices_and_holds_whatsapp_outside_its_window(
         held = s.scalars(select(ClosingNotice).where(ClosingNotice.channel == "twilio")).one()
         assert held.held and held.delivered_at is None and "24-hour" in (held.last_error or "")
     tracker.engine.dispose()
+
+
+def burst(engine: Engine, attempts: int, client: str) -> int:
+    """`attempts` subscriptions from one address at once, each in its own transaction and
+    thread, as concurrent chat messages would be; how many were stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sessions = make_session_factory(engine)
+
+    def one(i: int) -> bool:
+        try:
+            with sessions.begin() as s:
+                return subscribe(s, f"burst-{i}", "webchat", "top_up", NOW, client)
+        except LimitError:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(attempts)))
+    with sessions() as s:
+        return int(
+            s.scalar(select(func.count()).select_from(Subscription).where(Subscription.client_key == client)) or 0
+        )
+
+
+def test_a_burst_from_one_address_stores_at_most_the_limit_on_sqlite(engine: Engine, demo: int) -> None:
+    assert burst(engine, 40, "c" * 16) == SUBSCRIPTIONS_PER_CLIENT
+
+
+@pytest.mark.postgres
+def test_a_burst_from_one_address_stores_at_most_the_limit_on_postgres(pg_engine: Engine, knowledge: Knowledge) -> None:
+    from bot.incidents.seed import load_scenario, scenario_path
+    from tests.conftest import TZ
+
+    with make_session_factory(pg_engine).begin() as s:
+        load_scenario(s, scenario_path("outage_day_two"), knowledge, now=NOW, tz=TZ, actor="test")
+    assert burst(pg_engine, 40, "d" * 16) == SUBSCRIPTIONS_PER_CLIENT
