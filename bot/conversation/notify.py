@@ -35,7 +35,16 @@ from bot.core.logs import configure_logging
 from bot.core.settings import Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.locks import one_at_a_time
-from bot.db.models import Incident, IncidentStatus, IncidentUpdate, Notification, Service, Subscription
+from bot.db.models import (
+    ClosingNotice,
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    Notification,
+    OutboxRow,
+    Service,
+    Subscription,
+)
 from bot.people import closing
 from bot.rasa_api import RasaApi, last_user_message_at
 from common.text import conversation_id_problem
@@ -43,7 +52,6 @@ from common.text import conversation_id_problem
 logger = logging.getLogger(__name__)
 
 EXTERNAL_INTENT = "EXTERNAL_incident_update"
-MAX_RETRY_DELAY = 300.0  # seconds between pushes of a notice Rasa did not accept
 
 
 @dataclass(frozen=True)
@@ -230,17 +238,16 @@ def push_due(session: Session, push_channels: frozenset[str], now: datetime) -> 
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
-def mark(session: Session, notification_id: int, now: datetime, error: str | None = None) -> None:
-    row = session.get(Notification, notification_id)
-    if row is None:
-        return
-    row.attempts += 1
-    if error is None:
-        row.delivered_at = now
-    else:
-        row.last_error = error[:300]
-        row.retry_at = now + timedelta(seconds=min(MAX_RETRY_DELAY, 2.0**row.attempts))
-        row.shown_at = None  # Rasa failed, perhaps before sending: the retry must show it
+@dataclass(frozen=True)
+class Push:
+    """One notice to push: its key in the `notification_id` entity (an update notice's id, or a
+    closing notice's "c<id>"), where, and its outbox row."""
+
+    key: str
+    conversation_id: str
+    table: type[Notification] | type[ClosingNotice]
+    id: int
+    may_hold: bool = False  # a closing notice waits out WhatsApp's window
 
 
 class Notifier:
@@ -261,7 +268,8 @@ class Notifier:
         # Read for WhatsApp's 24-hour window: when did this customer last write?
         self.tracker_store = tracker_store or make_engine(settings.tracker_store_url)
 
-    def _enqueue(self) -> list[tuple[int, str]]:
+    def _due(self) -> list[Push]:
+        """Queue what is due, then list every pushable notice: incident updates, then closings."""
         for _ in range(3):
             try:
                 with self.sessions.begin() as session:
@@ -270,68 +278,55 @@ class Notifier:
             except IntegrityError:
                 # Another notifier queued the same update first; the outbox already has it.
                 logger.info("notification already queued elsewhere; retrying")
+        channels, now = self.settings.notify_push_channels, self.clock()
         with self.sessions() as session:
-            return push_due(session, self.settings.notify_push_channels, self.clock())
+            updates = [Push(str(i), c, Notification, i) for i, c in push_due(session, channels, now)]
+            closings = [
+                Push(closing.notice_key(d.id), d.conversation_id, ClosingNotice, d.id, may_hold=True)
+                for d in closing.push_due(session, channels, now)
+            ]
+        return updates + closings
 
-    def _mark(self, notification_id: int, error: str | None) -> None:
-        with self.sessions.begin() as session:
-            mark(session, notification_id, self.clock(), error)
-
-    def _closings_due(self) -> list[closing.Due]:
-        with self.sessions() as session:
-            return closing.push_due(session, self.settings.notify_push_channels, self.clock())
-
-    def _hold_if_outside_window(self, due: closing.Due) -> bool:
-        if not due.conversation_id.startswith(closing.WHATSAPP_PREFIX):
+    def _held(self, item: Push) -> bool:
+        """Whether WhatsApp's 24-hour window keeps this closing notice for the customer's next message."""
+        if not (item.may_hold and item.conversation_id.startswith(closing.WHATSAPP_PREFIX)):
             return False
-        last = last_user_message_at(self.tracker_store, due.conversation_id)
-        if not closing.outside_whatsapp_window(due.conversation_id, last, self.clock()):
+        last = last_user_message_at(self.tracker_store, item.conversation_id)
+        if not closing.outside_whatsapp_window(item.conversation_id, last, self.clock()):
             return False
         with self.sessions.begin() as session:
-            closing.mark(session, due.id, self.clock(), held=True)
+            closing.mark(session, item.id, self.clock(), held=True)
         return True
 
-    def _mark_closing(self, notice_id: int, error: str | None) -> None:
+    def _attempted(self, item: Push, error: str | None) -> None:
         with self.sessions.begin() as session:
-            closing.mark(session, notice_id, self.clock(), error=error)
+            row: OutboxRow | None = (
+                session.get(Notification, item.id)
+                if item.table is Notification
+                else session.get(ClosingNotice, item.id)
+            )
+            if row is not None:
+                row.attempted(self.clock(), error)
 
-    async def push_closings(self) -> int:
-        """Push the closing notices that are due; returns how many Rasa accepted."""
+    async def run_once(self) -> int:
+        """Queue and push what is due; returns how many Rasa accepted."""
         try:
-            due = await asyncio.to_thread(self._closings_due)
+            due = await asyncio.to_thread(self._due)
         except SQLAlchemyError as exc:
             logger.warning("notifier cannot read the store: %s", exc.__class__.__name__)
             return 0
         pushed = 0
         for item in due:
             try:
-                if await asyncio.to_thread(self._hold_if_outside_window, item):
+                if await asyncio.to_thread(self._held, item):
                     continue
             except (SQLAlchemyError, OutageAssistantError) as exc:
                 logger.warning("cannot check WhatsApp's window: %s", exc.__class__.__name__)
                 continue
-            error = await self.rasa.trigger_intent(
-                item.conversation_id, EXTERNAL_INTENT, {"notification_id": closing.notice_key(item.id)}
-            )
-            await asyncio.to_thread(self._mark_closing, item.id, error)
+            error = await self.rasa.trigger_intent(item.conversation_id, EXTERNAL_INTENT, {"notification_id": item.key})
+            await asyncio.to_thread(self._attempted, item, error)
             pushed += error is None
         return pushed
-
-    async def run_once(self) -> int:
-        """Queue and push what is due; returns how many were pushed."""
-        try:
-            due = await asyncio.to_thread(self._enqueue)
-        except SQLAlchemyError as exc:
-            logger.warning("notifier cannot read the store: %s", exc.__class__.__name__)
-            return 0
-        pushed = 0
-        for notification_id, conversation_id in due:
-            error = await self.rasa.trigger_intent(
-                conversation_id, EXTERNAL_INTENT, {"notification_id": str(notification_id)}
-            )
-            await asyncio.to_thread(self._mark, notification_id, error)
-            pushed += error is None
-        return pushed + await self.push_closings()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()

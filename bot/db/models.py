@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import (
     JSON,
@@ -231,7 +231,37 @@ class Subscription(Base):
     client_key: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
-class Notification(Base):
+# A failed push is retried after 2, 4, 8 ... seconds, at most this long; pushes are never given up.
+MAX_RETRY_DELAY = 300.0
+
+
+class OutboxRow:
+    """What every outbox row keeps about its delivery: at least once, and shown once."""
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+    # After a failed push, not before this time.
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Set by the action that shows a pushed notice, before Rasa sends it: a push repeated after
+    # the notifier died mid-request shows nothing twice, even when Rasa dropped the first turn
+    # after sending it (its tracker, and the delivered-notices slot, were never saved).
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    def attempted(self, now: datetime, error: str | None = None) -> None:
+        """One push, delivered (no `error`) or failed: then retried later and shown again, since
+        Rasa may have failed before sending."""
+        self.attempts += 1
+        if error is None:
+            self.delivered_at = now
+            return
+        self.last_error = error[:300]
+        self.retry_at = now + timedelta(seconds=min(MAX_RETRY_DELAY, 2.0**self.attempts))
+        self.shown_at = None
+
+
+class Notification(OutboxRow, Base):
     """The outbox: one row per (subscription, incident update). The unique pair is the de-duplication."""
 
     __tablename__ = "notification"
@@ -240,16 +270,6 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="CASCADE"))
     update_id: Mapped[int] = mapped_column(ForeignKey("incident_update.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
-    # After a failed push, not before this time (exponential backoff; pushes are never given up).
-    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    # Set by the action that shows a pushed notice, before Rasa sends it: a push repeated after
-    # the notifier died mid-request shows nothing twice, even when Rasa dropped the first turn
-    # after sending it (its tracker, and the delivered-notices slot, were never saved).
-    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     subscription: Mapped[Subscription] = relationship()
     update: Mapped[IncidentUpdate] = relationship()
@@ -395,7 +415,7 @@ class BulkRequest(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class ClosingNotice(Base):
+class ClosingNotice(OutboxRow, Base):
     """The outbox of "your service is back and your request is closed": one row per escalation,
     which is the de-duplication, delivered at least once and shown once like `Notification`."""
 
@@ -409,13 +429,6 @@ class ClosingNotice(Base):
     channel: Mapped[str] = mapped_column(String(40))
     service_key: Mapped[str | None] = mapped_column(String(32), default=None)
     message: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
-    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    # As Notification.shown_at.
-    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # Not pushed: the channel allows no message we start now (WhatsApp, 24 hours after the
     # customer last wrote). Shown with the customer's next answer instead.
     held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

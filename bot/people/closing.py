@@ -29,7 +29,6 @@ from common.text import printable
 
 MAX_MESSAGE = 2000
 CHUNK = 200  # escalations per transaction: the store is never held for long
-MAX_RETRY_DELAY = 300.0
 # WhatsApp lets a business send free text only within 24 hours of the customer's last message;
 # outside it only pre-approved templates. We hold the notice and show it when they next write.
 WHATSAPP_WINDOW = timedelta(hours=24)
@@ -286,13 +285,7 @@ def mark(session: Session, notice_id: int, now: datetime, *, error: str | None =
         row.held = True
         row.last_error = "outside WhatsApp's 24-hour window: shown when the customer next writes"
         return
-    row.attempts += 1
-    if error is None:
-        row.delivered_at = now
-    else:
-        row.last_error = error[:300]
-        row.retry_at = now + timedelta(seconds=min(MAX_RETRY_DELAY, 2.0**row.attempts))
-        row.shown_at = None  # Rasa failed, perhaps before sending: the retry must show it
+    row.attempted(now, error)
 
 
 def notices_of(session: Session, escalation_id: int) -> list[ClosingNotice]:
