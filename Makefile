@@ -18,7 +18,7 @@ export RASA_BIN := $(abspath $(RASA))
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help setup run run-scaled shell train test lint validate test-stories test-nlu pytest eval eval-finetune bench audit reset-demo clean browser haproxy
+.PHONY: help setup run run-scaled shell train test lint validate test-stories test-nlu pytest eval eval-cv eval-finetune bench audit reset-demo clean browser haproxy
 
 help:
 	@echo "Run it"
@@ -38,6 +38,7 @@ help:
 	@echo "  make bench         the surge benchmark: ours (one process and scaled out) against stock Rasa,"
 	@echo "                     then the web chat with 400 and 2,000 open tabs, 200 turns, the limiter"
 	@echo "  make eval          compare NLU pipelines on the held-out set and the real-message benchmark"
+	@echo "  make eval-cv       5-fold cross-validation of the NLU pipelines over data/ (choose on this)"
 	@echo "  make eval-finetune measure fine-tuning the sentence encoder (needs python3.11 + torch)"
 	@echo "  make audit         known-vulnerability audit of both environments (pip-audit)"
 	@echo "Housekeeping"
@@ -118,6 +119,9 @@ test: setup lint validate test-stories test-nlu pytest
 
 eval: setup
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py --out docs/nlu-evaluation.md
+
+eval-cv: setup
+	$(RASA_VENV)/bin/python scripts/eval_nlu.py --cv 5 --out docs/nlu-evaluation.md
 
 # Fine-tuning the encoder needs PyTorch, which has no CPU build for Rasa's Python 3.10 here,
 # so this experiment gets a Python 3.11 environment of its own. Not part of make test.

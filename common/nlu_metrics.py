@@ -99,3 +99,27 @@ def accuracy_by_group(
     for group, g, p in zip(groups, gold, predicted, strict=True):
         hits[group].append(g == p)
     return {group: (len(h), sum(h) / len(h)) for group, h in sorted(hits.items())}
+
+
+def stratified_folds(labels: Sequence[str], k: int, seed: int = 0) -> list[list[int]]:
+    """`k` disjoint folds of the indices of `labels`, each label's examples dealt round-robin
+    after a seeded shuffle, so every fold holds about 1/k of every intent (an intent with fewer
+    than k examples is in fewer folds). Written here rather than taken from scikit-learn so that
+    both environments, and the tests, split the same way."""
+    if k < 2:
+        raise ValueError("cross-validation needs at least 2 folds")
+    if len(labels) < k:
+        raise ValueError("fewer examples than folds")
+    rng = random.Random(seed)
+    by_label: defaultdict[str, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_label[label].append(index)
+    folds: list[list[int]] = [[] for _ in range(k)]
+    offset = 0
+    for label in sorted(by_label):
+        indices = by_label[label]
+        rng.shuffle(indices)
+        for position, index in enumerate(indices):
+            folds[(offset + position) % k].append(index)
+        offset += len(indices)  # the next intent starts where this one stopped: even fold sizes
+    return [sorted(fold) for fold in folds]

@@ -3,6 +3,8 @@
 Runs in the Rasa virtual environment. For each candidate config it trains an NLU-only
 model on data/, parses every message, and reports macro-F1, accuracy, the fallback rate,
 training time and parse latency. Figures are written to a Markdown file and JSON.
+With `--cv K` it instead scores each pipeline by K-fold cross-validation over data/ (`make
+eval-cv`): settings are chosen on that, and the benchmark only reports.
 The benchmark file is only read here; nothing from it reaches data/.
 """
 
@@ -28,7 +30,13 @@ os.environ["RASA_MAX_CACHE_SIZE"] = "0"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the pipeline's own component lives in rasa_plugins.components
 os.chdir(ROOT)
-from common.nlu_metrics import accuracy_by_group, bootstrap_interval, difference_interval, macro_f1  # noqa: E402
+from common.nlu_metrics import (  # noqa: E402
+    accuracy_by_group,
+    bootstrap_interval,
+    difference_interval,
+    macro_f1,
+    stratified_folds,
+)
 
 BENCHMARK = ROOT.parent / "shared" / "benchmarks" / "customer_messages.tsv"
 CHOSEN = "MiniLM embeddings (ONNX Runtime), LogisticRegression C=10 (config.yml, chosen)"
@@ -153,6 +161,76 @@ async def evaluate(
         return result
 
 
+async def cross_validate(config: Path, k: int, seed: int = 0) -> dict[str, object]:
+    """K-fold cross-validation over data/: train on k-1 folds of our own examples, predict the
+    fold left out, and score every example once. Settings are chosen on this, never on the
+    real-message benchmark, which only reports (issue 22). Synonyms, lookup tables and regexes
+    stay in every fold's training data; only the intent examples are split."""
+    import logging
+
+    from rasa.core.agent import Agent
+    from rasa.model_training import train_nlu
+    from rasa.shared.nlu.training_data.loading import load_data
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
+    data = load_data(str(ROOT / "data" / "nlu"))
+    examples = list(data.intent_examples)
+    labels = [str(e.get("intent")) for e in examples]
+    folds = stratified_folds(labels, k, seed)
+    predicted = [""] * len(examples)
+    per_fold = []
+    for number, fold in enumerate(folds, 1):
+        held = {id(examples[i]) for i in fold}
+        train = data.filter_training_examples(lambda e, held=held: id(e) not in held)  # type: ignore[misc]
+        with tempfile.TemporaryDirectory() as out:
+            nlu = Path(out) / "nlu.yml"
+            nlu.write_text(train.nlu_as_yaml(), encoding="utf-8")
+            model = train_nlu(
+                str(config), str(nlu), out, fixed_model_name=f"fold{number}", domain=str(ROOT / "bot" / "domain.yml")
+            )
+            agent = Agent.load(model)
+            for i in fold:
+                parsed = await agent.parse_message(str(examples[i].get("text")))
+                ranking = [r["name"] for r in parsed.get("intent_ranking", []) if r["name"] != "nlu_fallback"]
+                predicted[i] = ranking[0] if ranking else "none"
+        per_fold.append(macro_f1([labels[i] for i in fold], [predicted[i] for i in fold]))
+        print(f"  fold {number}/{k}: macro-F1 {per_fold[-1]:.3f}", flush=True)
+    return {
+        "folds": k,
+        "n": len(examples),
+        "macro_f1": round(macro_f1(labels, predicted), 3),
+        "accuracy": round(accuracy_score(labels, predicted), 3),
+        "fold_mean": round(statistics.mean(per_fold), 3),
+        "fold_sd": round(statistics.stdev(per_fold), 3),
+        "predicted": predicted,
+        "gold": labels,
+    }
+
+
+def cv_markdown(results: dict[str, dict[str, object]]) -> str:
+    lines = [
+        "| pipeline | folds | examples | macro-F1, every example scored once | minus chosen (95% interval) "
+        "| per-fold mean ± sd | accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    chosen = CHOSEN if CHOSEN in results else next(iter(results))
+    base = results[chosen]
+    for pipeline, r in results.items():
+        versus = "—"
+        if pipeline != chosen and r.get("gold") == base.get("gold"):
+            gold = list(r["gold"])  # type: ignore[call-overload]
+            low, high = difference_interval(gold, list(r["predicted"]), list(base["predicted"]))  # type: ignore[call-overload]
+            versus = f"{float(r['macro_f1']) - float(base['macro_f1']):+.3f} ({low:+.3f} to {high:+.3f})"  # type: ignore[arg-type]
+        lines.append(
+            f"| {pipeline} | {r['folds']} | {r['n']} | {r['macro_f1']:.3f} | {versus} | "
+            f"{r['fold_mean']:.3f} ± {r['fold_sd']:.3f} | {r['accuracy']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(results: dict[str, dict[str, object]], sets: dict[str, list[tuple[str, str]]]) -> str:
     lines = [
         "| pipeline | set | n | macro-F1 | 95% interval | minus chosen (95% interval) | accuracy "
@@ -248,7 +326,26 @@ def main() -> None:
         help="add the results saved by an earlier run (results/nlu-evaluation.json of another checkout) "
         "to the table, each pipeline's name suffixed with the file's parent folder",
     )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=0,
+        help="instead: k-fold cross-validation over data/ (e.g. --cv 5), written between cv-table markers",
+    )
     args = parser.parse_args()
+    if args.cv:
+        with tempfile.TemporaryDirectory() as folder:
+            cv = {}
+            for name, (cfg, c) in CANDIDATES.items():
+                if args.only in name:
+                    print(f"{name}: {args.cv}-fold cross-validation", flush=True)
+                    cv[name] = asyncio.run(cross_validate(with_c(cfg, c, folder), args.cv))
+        (ROOT / "results").mkdir(exist_ok=True)
+        (ROOT / "results" / "nlu-cv.json").write_text(json.dumps(cv, indent=2), encoding="utf-8")
+        table = cv_markdown(cv)
+        print(table)
+        write_table(args.out, table, "cv-table")
+        return
     sets = {"held-out (ours)": read_holdout()}
     sources: dict[str, list[str]] = {}
     if args.benchmark.is_file():

@@ -80,3 +80,27 @@ def test_difference_interval_of_a_pipeline_with_itself_is_zero() -> None:
 def test_difference_interval_refuses_a_baseline_of_another_length() -> None:
     with pytest.raises(ValueError):
         difference_interval(["a", "b"], ["a", "b"], ["a"])
+
+
+def test_stratified_folds_cover_every_example_once_and_spread_each_intent() -> None:
+    from common.nlu_metrics import stratified_folds
+
+    labels = ["a"] * 10 + ["b"] * 7 + ["c"] * 3
+    folds = stratified_folds(labels, 5, seed=1)
+    assert sorted(i for fold in folds for i in fold) == list(range(20))
+    for fold in folds:
+        assert [labels[i] for i in fold].count("a") == 2  # 10 a's over 5 folds
+        assert 3 <= len(fold) <= 5
+    assert stratified_folds(labels, 5, seed=1) == folds  # the same seed splits the same way
+    assert stratified_folds(labels, 5, seed=2) != folds
+
+
+def test_stratified_folds_refuse_impossible_splits() -> None:
+    import pytest
+
+    from common.nlu_metrics import stratified_folds
+
+    with pytest.raises(ValueError):
+        stratified_folds(["a", "b"], 1)
+    with pytest.raises(ValueError):
+        stratified_folds(["a"], 2)
