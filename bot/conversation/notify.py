@@ -181,10 +181,7 @@ def claim_shown(session: Session, notification_id: int, now: datetime) -> Notice
     message but dropped the turn (and with it the delivered-notices slot). `mark` clears the
     mark when the push fails, so that the retry shows it."""
     notification = session.get(Notification, notification_id)
-    if notification is None or notification.shown_at is not None:
-        return None
-    notification.shown_at = now
-    return _view(session, notification)
+    return _view(session, notification) if notification is not None and notification.claim_shown(now) else None
 
 
 def conversations_with_pending(session: Session, push_channels: frozenset[str]) -> frozenset[str]:

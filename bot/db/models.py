@@ -249,6 +249,13 @@ class OutboxRow:
     # after sending it (its tracker, and the delivered-notices slot, were never saved).
     shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
+    def claim_shown(self, now: datetime) -> bool:
+        """Mark it shown, for the action about to show it; False if it was shown already."""
+        if self.shown_at is not None:
+            return False
+        self.shown_at = now
+        return True
+
     def attempted(self, now: datetime, error: str | None = None) -> None:
         """One push, delivered (no `error`) or failed: then retried later and shown again, since
         Rasa may have failed before sending."""

@@ -207,10 +207,7 @@ def claim_shown(session: Session, notice_id: int, now: datetime) -> ClosingView 
     """The notice to show for a push, marked shown; None if there is none or it was shown
     already (a repeated push). The notifier clears the mark if the push then fails."""
     row = session.get(ClosingNotice, notice_id)
-    if row is None or row.shown_at is not None:
-        return None
-    row.shown_at = now
-    return _view(session, row)
+    return _view(session, row) if row is not None and row.claim_shown(now) else None
 
 
 def _shown_at_next_answer(push_channels: frozenset[str]) -> ColumnElement[bool]:

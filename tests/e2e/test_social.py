@@ -29,15 +29,16 @@ from starlette.routing import Route
 from bot.core.clock import utcnow
 from bot.core.settings import load_settings
 from bot.db.engine import make_session_factory
-from bot.db.models import AuditEntry, ClosingNotice, Escalation, EscalationStatus, Incident, StaffRole, Urgency
+from bot.db.models import AuditEntry, ClosingNotice, Escalation, EscalationStatus, Incident, StaffRole
 from bot.ops.servers import Servers, free_port
 from bot.people import operators
-from bot.people.escalations import assign, create_escalation
+from bot.people.escalations import assign
 from bot.people.staff import create_user
 from bot.rasa_api import RasaAuth
 from tests.conftest import serve_in_thread
 from tests.e2e.conftest import Assistant
 from tests.e2e.faults import sqlite_locked
+from tests.escalation_rows import escalate
 
 pytestmark = pytest.mark.e2e
 
@@ -474,17 +475,7 @@ def test_tell_and_close_reaches_each_waiting_customer_once_on_their_channel(
     customers = [(c, "telegram") for c in telegram] + [(c, "twilio") for c in twilio] + [(c, "rest") for c in rest]
     with sessions.begin() as session:
         for n, (conversation, channel) in enumerate(customers):
-            create_escalation(
-                session,
-                conversation_id=conversation,
-                channel=channel,
-                contact=f"0213{n:07d}",
-                need="My top-up failed and I have no credit for work.",
-                urgency=Urgency.NORMAL,
-                trigger="request_human",
-                now=utcnow(),
-                service_keys=["top_up"],
-            )
+            escalate(session, conversation, f"0213{n:07d}", channel=channel, services=["top_up"], now=utcnow())
         agent = create_user(
             session, f"agent{uuid.uuid4().hex[:6]}", "correct horse battery", StaffRole.AGENT, utcnow(), actor="test"
         )

@@ -15,11 +15,10 @@ from sqlalchemy import Engine
 
 from bot.core.settings import PROJECT_ROOT, Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
-from bot.db.models import Urgency
 from bot.people import operators
-from bot.people.escalations import create_escalation
 from bot.web.app import create_app
 from tests.conftest import NOW, serve_in_thread
+from tests.escalation_rows import escalate
 
 SAMPLES = PROJECT_ROOT.parent / "shared" / "statuspage-samples" / "webhooks"
 SECRET = "hook-" + "s" * 30
@@ -237,17 +236,7 @@ def test_close_escalations_tells_and_closes_once_and_refuses_bad_bodies(
 ) -> None:
     with make_session_factory(engine).begin() as s:
         for n in range(3):
-            create_escalation(
-                s,
-                conversation_id=f"rest-{n}",
-                channel="rest",
-                contact=f"0218{n:06d}",
-                need="Top-up failed",
-                urgency=Urgency.NORMAL,
-                trigger="request_human",
-                now=NOW,
-                service_keys=["top_up"],
-            )
+            escalate(s, f"rest-{n}", f"0218{n:06d}", services=["top_up"])
     url = f"/api/v1/incidents/{demo}/escalations/close"
     done = api.post(url, json={"message": "Top-ups work again."})
     assert done.status_code == 200 and done.json() == {"closed": 3, "queued": 3, "left_open": 0}

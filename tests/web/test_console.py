@@ -21,6 +21,7 @@ from bot.people.staff import MAX_FAILURES, create_user
 from bot.rasa_api import RasaApi
 from bot.web.app import create_app
 from tests.conftest import NOW, serve_in_thread
+from tests.escalation_rows import escalate
 
 PASSWORD = "correct horse battery"
 XSS = "<script>alert('pwned')</script><img src=x onerror=alert(1)>"
@@ -368,27 +369,8 @@ def test_incidents_page_shows_an_overdue_update_and_services_failing_after_resto
 def test_queue_shows_totals_pages_and_a_safety_case_first(console: str, engine: Engine) -> None:
     with make_session_factory(engine).begin() as s:
         for n in range(60):
-            create_escalation(
-                s,
-                conversation_id=f"bulk-{n}",
-                channel="rest",
-                contact=f"0216{n:06d}",
-                need="Top-up failed",
-                urgency=Urgency.NORMAL,
-                trigger="request_human",
-                now=NOW,
-                service_keys=["top_up"],
-            )
-        create_escalation(
-            s,
-            conversation_id="safe-1",
-            channel="rest",
-            contact="0217000001",
-            need="Dad's medical alarm runs on this line",
-            urgency=Urgency.SAFETY,
-            trigger="safety",
-            now=NOW,
-        )
+            escalate(s, f"bulk-{n}", f"0216{n:06d}", services=["top_up"])
+        escalate(s, "safe-1", "0217000001", urgency=Urgency.SAFETY, need="Dad's medical alarm runs on this line")
     client = login(console, "agent")
     html = client.get("/console").text
     assert "63</strong> waiting in all" in html and "1 safety" in html and "page 1 of 2" in html
@@ -406,16 +388,7 @@ def test_the_change_token_moves_when_a_case_arrives(console: str, engine: Engine
     before = client.get("/console/queue/changes").json()
     assert before["newest_safety"] is None and before["waiting"] == 2
     with make_session_factory(engine).begin() as s:
-        create_escalation(
-            s,
-            conversation_id="safe-2",
-            channel="rest",
-            contact="0217000002",
-            need="I don't feel safe at home",
-            urgency=Urgency.SAFETY,
-            trigger="safety",
-            now=NOW,
-        )
+        escalate(s, "safe-2", "0217000002", urgency=Urgency.SAFETY, need="I don't feel safe at home")
     after = client.get("/console/queue/changes").json()
     assert after["version"] != before["version"] and after["safety_waiting"] == 1
     assert after["newest_safety"]["reference"].startswith("ESC-")
@@ -465,17 +438,7 @@ def test_bad_bulk_requests_get_a_clear_4xx(console: str, form: dict[str, str]) -
 
 def test_admin_tells_and_closes_an_incidents_escalations(console: str, engine: Engine, demo: int) -> None:
     with make_session_factory(engine).begin() as s:
-        create_escalation(
-            s,
-            conversation_id="tg-linked",
-            channel="telegram",
-            contact="0217000003",
-            need="Top-up failed",
-            urgency=Urgency.NORMAL,
-            trigger="request_human",
-            now=NOW,
-            service_keys=["top_up"],
-        )
+        escalate(s, "tg-linked", "0217000003", channel="telegram", services=["top_up"])
     client = login(console, "admin")
     page = client.get("/console/incidents").text
     assert "Tell and close" in page and "1</strong> customers wait" in page

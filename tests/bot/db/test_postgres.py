@@ -84,9 +84,8 @@ def test_the_queue_pages_totals_and_tell_and_close_on_postgres(pg_engine: Engine
     """The queue's partial index and its queries, the links and the chunked close, on PostgreSQL."""
     from bot.db.models import ClosingNotice, Urgency
     from bot.people.closing import close_linked
-    from bot.people.escalations import create_escalation
     from bot.people.queue import QueueFilter, changes, queue_page
-    from tests.escalation_rows import insert_waiting
+    from tests.escalation_rows import escalate, insert_waiting
 
     sessions = make_session_factory(pg_engine)
     with sessions.begin() as session:
@@ -95,17 +94,7 @@ def test_the_queue_pages_totals_and_tell_and_close_on_postgres(pg_engine: Engine
         )
     insert_waiting(pg_engine, 250, NOW)
     with sessions.begin() as session:
-        made = create_escalation(
-            session,
-            conversation_id="pg-safety",
-            channel="rest",
-            contact="0217770001",
-            need="My dad's medical alarm runs on this landline",
-            urgency=Urgency.SAFETY,
-            trigger="safety",
-            now=NOW,
-            service_keys=["top_up"],
-        )
+        made = escalate(session, "pg-safety", "0217770001", urgency=Urgency.SAFETY, services=["top_up"])
     with sessions() as session:
         page = queue_page(session, QueueFilter(), NOW)
         assert page.rows[0].reference == made.reference and page.matching == 251 and page.pages == 6
