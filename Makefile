@@ -117,8 +117,9 @@ pytest: setup $(MODEL) browser haproxy
 
 test: setup lint validate test-stories test-nlu pytest
 
-eval: setup
+eval: setup $(MODEL)
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py --out docs/nlu-evaluation.md
+	$(PYTHON) scripts/eval_customers.py --out docs/nlu-evaluation.md
 
 eval-cv: setup
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py --cv 5 --out docs/nlu-evaluation.md
