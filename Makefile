@@ -120,9 +120,11 @@ test: setup lint validate test-stories test-nlu pytest
 eval: setup $(MODEL)
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py --out docs/nlu-evaluation.md
 	$(PYTHON) scripts/eval_customers.py --out docs/nlu-evaluation.md
+	$(PYTHON) scripts/eval_urgency.py --out docs/nlu-evaluation.md
 
 eval-cv: setup
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py --cv 5 --out docs/nlu-evaluation.md
+	$(RASA_VENV)/bin/python scripts/cv_urgency.py --out docs/nlu-evaluation.md
 
 # Fine-tuning the encoder needs PyTorch, which has no CPU build for Rasa's Python 3.10 here,
 # so this experiment gets a Python 3.11 environment of its own. Not part of make test.

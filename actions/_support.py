@@ -15,7 +15,15 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.conversation.answers import Context, Reply, closing_replies, notice_replies, single_offer, stale_note
+from bot.conversation.answers import (
+    Context,
+    Reply,
+    closing_replies,
+    notice_replies,
+    single_offer,
+    stale_note,
+    with_urgency,
+)
 from bot.conversation.backend import Backend
 from bot.conversation.entities import normalise_service
 from bot.conversation.fit import as_stored, fit, is_short
@@ -27,7 +35,8 @@ from bot.db.engine import make_engine
 from bot.db.models import Urgency
 from bot.knowledge.file import KnowledgeSource
 from bot.people.closing import take_closings
-from bot.people.escalations import urgency_in_message
+from bot.people.escalations import MAX_NEED
+from bot.people.urgency import urgency_of
 
 logger = logging.getLogger(__name__)
 
@@ -120,21 +129,10 @@ class IncidentStateMixin:
         except (IncidentSourceError, KnowledgeError) as exc:
             source_unavailable(dispatcher, exc)
             return None
-        text = tracker.latest_message.get("text") if isinstance(tracker.latest_message.get("text"), str) else ""
-        urgency = urgency_in_message(text, ctx.knowledge)
-        if urgency is Urgency.SAFETY:
-            replies = [Reply("utter_emergency_help", {"emergency": ctx.knowledge.emergency}), *replies]
-        if urgency is not None:
-            replies.append(Reply("utter_offer_escalation"))
-        replies = single_offer(replies)
+        urgency = urgency_of(latest_text(tracker), ctx.knowledge, tracker.latest_message)
+        replies = single_offer(with_urgency(replies, urgency, ctx.knowledge))
         events = quoted_events(tracker, replies) + send_for_channel(dispatcher, tracker, replies, domain)
-        if urgency is None:
-            # An earlier offer lapses once the conversation moves on.
-            return [*events, SlotSet("offered_escalation", False)] if tracker.get_slot("offered_escalation") else events
-        events.append(SlotSet("offered_escalation", True))
-        if urgency is Urgency.SAFETY:
-            events.append(SlotSet("escalation_urgency", Urgency.SAFETY.value))
-        return events
+        return events + urgency_events(tracker, urgency)
 
     async def pending_notices(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         settings, store = self.settings, self.store
@@ -151,6 +149,28 @@ class IncidentStateMixin:
             logger.warning("could not check for pending notices: %s", exc)
             return
         send(dispatcher, notice_replies(notices, settings.tz, store.clock()) + closing_replies(closings))
+
+
+def latest_text(tracker: Tracker) -> str:
+    text = tracker.latest_message.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def urgency_events(tracker: Tracker, urgency: Urgency | None) -> list[dict[str, Any]]:
+    """The slots an answer leaves for the rules and the escalation form.
+
+    Urgent: a person was offered (a "yes" takes it). Safety is settled for the whole
+    conversation, so the form will not ask; a time-critical message is kept as the reason
+    staff read, in the customer's own words, and the form still asks, since a wrong "urgent"
+    costs other customers their place. Not urgent: an earlier offer lapses, and its reason.
+    """
+    if urgency is None or urgency is Urgency.NORMAL:
+        if not tracker.get_slot("offered_escalation"):
+            return []
+        return [SlotSet("offered_escalation", False), SlotSet("escalation_reason", None)]
+    if urgency is Urgency.SAFETY:
+        return [SlotSet("offered_escalation", True), SlotSet("escalation_urgency", Urgency.SAFETY.value)]
+    return [SlotSet("offered_escalation", True), SlotSet("escalation_reason", latest_text(tracker)[:MAX_NEED])]
 
 
 def quoted_updates(tracker: Tracker) -> list[str]:

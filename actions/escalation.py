@@ -12,19 +12,18 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions._support import IncidentStateMixin, entity_values, latest_intent, send, service_in_context
+from actions._support import IncidentStateMixin, entity_values, latest_intent, latest_text, send, service_in_context
 from bot.conversation.answers import escalation_receipt, refile_replies, wait_replies
 from bot.conversation.clients import client_key_in
 from bot.conversation.entities import normalise_service, services_in_conversation
 from bot.core.errors import IncidentSourceError, KnowledgeError, ValidationError
 from bot.db.models import Urgency
 from bot.people.escalations import (
+    MAX_NEED,
     Receipt,
-    answer_is_urgent,
     check_need,
     create_escalation,
     mask_contact,
-    mentions_any,
     normalise_contact,
     open_escalation,
     open_for_contact,
@@ -33,6 +32,7 @@ from bot.people.escalations import (
     snapshot_of,
 )
 from bot.people.queue import Wait, estimate_wait
+from bot.people.urgency import answer_is_urgent, urgency_of
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +40,6 @@ FORM = "escalation_form"
 FORM_SLOTS = ("escalation_contact", "escalation_need", "escalation_urgency")
 _CANCEL = re.compile(r"^\s*(cancel|stop|never ?mind|forget it|don'?t bother|quit)\b", re.IGNORECASE)
 TRIGGERS = {"request_human": "request_human", "affirm": "offer_accepted", "nlu_fallback": "clarification"}
-
-
-def latest_text(tracker: Tracker) -> str:
-    text = tracker.latest_message.get("text")
-    return text if isinstance(text, str) else ""
 
 
 class ActionHumanContact(IncidentStateMixin, Action):
@@ -63,7 +58,8 @@ class ActionHumanContact(IncidentStateMixin, Action):
             logger.warning("no knowledge file: %s", exc)
             dispatcher.utter_message(response="utter_state_unavailable")
             return []
-        safety = mentions_any(latest_text(tracker), knowledge.safety_words)
+        urgency = urgency_of(latest_text(tracker), knowledge, tracker.latest_message)
+        safety = urgency is Urgency.SAFETY
         if safety:
             dispatcher.utter_message(response="utter_emergency_help", emergency=knowledge.emergency)
 
@@ -89,6 +85,9 @@ class ActionHumanContact(IncidentStateMixin, Action):
         events = [SlotSet("escalation_trigger", "safety" if safety else trigger), SlotSet("offered_escalation", False)]
         if safety:
             events.append(SlotSet("escalation_urgency", Urgency.SAFETY.value))  # the form will not ask
+        elif urgency is Urgency.TIME_CRITICAL:
+            # Why it can't wait, in the customer's words; the form still asks whether it can.
+            events.append(SlotSet("escalation_reason", latest_text(tracker)[:MAX_NEED]))
         # The rules start escalation_form when this slot says there is no open escalation.
         return [*events, SlotSet("escalation_open", False)]
 
@@ -103,16 +102,17 @@ class ValidateEscalationForm(IncidentStateMixin, FormValidationAction):
             return {slot: None for slot in FORM_SLOTS} | {"requested_slot": None}
         return None
 
-    def _safety(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    def _heard(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Urgency | None:
+        """How urgent the latest message is; emergency advice first when it is about safety
+        and the conversation had not said so before."""
         try:
-            words = self.knowledge.get().safety_words
-            emergency = self.knowledge.get().emergency
+            knowledge = self.knowledge.get()
         except KnowledgeError:
-            return False
-        if tracker.get_slot("escalation_urgency") != Urgency.SAFETY.value and mentions_any(latest_text(tracker), words):
-            dispatcher.utter_message(response="utter_emergency_help", emergency=emergency)
-            return True
-        return False
+            return None
+        urgency = urgency_of(latest_text(tracker), knowledge, tracker.latest_message)
+        if urgency is Urgency.SAFETY and tracker.get_slot("escalation_urgency") != Urgency.SAFETY.value:
+            dispatcher.utter_message(response="utter_emergency_help", emergency=knowledge.emergency)
+        return urgency
 
     async def validate_escalation_contact(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -137,8 +137,11 @@ class ValidateEscalationForm(IncidentStateMixin, FormValidationAction):
             dispatcher.utter_message(response="utter_escalation_need_invalid")
             return {"escalation_need": None}
         slots: dict[str, Any] = {"escalation_need": need}
-        if self._safety(dispatcher, tracker):
-            slots["escalation_urgency"] = Urgency.SAFETY.value  # no need to ask how urgent it is
+        urgency = self._heard(dispatcher, tracker)
+        if urgency is Urgency.SAFETY:
+            slots["escalation_urgency"] = urgency.value  # no need to ask how urgent it is
+        elif urgency is Urgency.TIME_CRITICAL:
+            slots["escalation_reason"] = need  # if the customer says it is, this is why
         return slots
 
     async def validate_escalation_urgency(
@@ -148,16 +151,19 @@ class ValidateEscalationForm(IncidentStateMixin, FormValidationAction):
             return {"escalation_urgency": value}
         if (cancel := self._cancel(tracker)) is not None:
             return cancel
-        if self._safety(dispatcher, tracker):
-            return {"escalation_urgency": Urgency.SAFETY.value, "escalation_reason": latest_text(tracker)[:2000]}
-        answer = answer_is_urgent(value)
-        if answer is None:
+        text = latest_text(tracker)
+        urgency, answer = self._heard(dispatcher, tracker), answer_is_urgent(value)
+        if urgency is Urgency.SAFETY:
+            return {"escalation_urgency": urgency.value, "escalation_reason": text[:MAX_NEED]}
+        if answer is False:
+            return {"escalation_urgency": Urgency.NORMAL.value, "escalation_reason": None}
+        if urgency is None and answer is None:
             dispatcher.utter_message(response="utter_escalation_urgency_unclear")
             return {"escalation_urgency": None}
-        if not answer:
-            return {"escalation_urgency": Urgency.NORMAL.value}
-        text = latest_text(tracker)
-        reason = text if len(text.split()) > 2 else None  # more than a bare "yes"
+        # The reason is what the customer said, never a button's "yes": this answer when it
+        # says more than that, else the words that made the need urgent earlier, if any.
+        says_why = urgency is not None or len(text.split()) > 4
+        reason = text[:MAX_NEED] if says_why else tracker.get_slot("escalation_reason")
         return {"escalation_urgency": Urgency.TIME_CRITICAL.value, "escalation_reason": reason}
 
 

@@ -123,3 +123,13 @@ def stratified_folds(labels: Sequence[str], k: int, seed: int = 0) -> list[list[
             folds[(offset + position) % k].append(index)
         offset += len(indices)  # the next intent starts where this one stopped: even fold sizes
     return [sorted(fold) for fold in folds]
+
+
+def precision_recall(gold: Sequence[str], predicted: Sequence[str], label: str) -> tuple[float, float, int, int]:
+    """(precision, recall, predicted as `label`, gold `label`) for one label. Precision is 0
+    when nothing was predicted as `label`, recall 0 when no gold example has it."""
+    if len(gold) != len(predicted):
+        raise ValueError("gold and predicted differ in length")
+    hits = sum(1 for g, p in zip(gold, predicted, strict=True) if g == p == label)
+    said, truly = sum(1 for p in predicted if p == label), sum(1 for g in gold if g == label)
+    return (hits / said if said else 0.0), (hits / truly if truly else 0.0), said, truly

@@ -155,3 +155,70 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):  # type: ign
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self._featurize(training_data.training_examples)
         return training_data
+
+
+# --- urgency --------------------------------------------------------------------------------
+
+URGENCY_LABELS = ("normal", "time_critical", "safety")
+
+
+def urgency_label(message: Message) -> str:
+    """A training example's urgency: its own or its intent block's `metadata: {urgency: ...}`
+    (data/nlu/urgency.yml); every other example is normal."""
+    metadata = message.get("metadata") or {}
+    for level in ("example", "intent"):
+        found = metadata.get(level) if isinstance(metadata, dict) else None
+        if isinstance(found, dict) and found.get("urgency") in URGENCY_LABELS:
+            return str(found["urgency"])
+    return "normal"
+
+
+def decide_urgency(p: dict[str, float], safety_threshold: float, time_critical_threshold: float) -> tuple[str, float]:
+    """(label, confidence) from the classifier's probabilities. A false "safety" puts a
+    customer ahead of everyone, so safety needs its own probability over its threshold; a
+    message likely urgent but not clearly about safety (time-critical and safety together
+    over theirs) is time-critical."""
+    urgent = p.get("safety", 0.0) + p.get("time_critical", 0.0)
+    if p.get("safety", 0.0) >= safety_threshold:
+        return "safety", p["safety"]
+    if urgent >= time_critical_threshold:
+        return "time_critical", urgent
+    return "normal", p.get("normal", 1.0 - urgent)
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
+class UrgencyClassifier(RobustLogisticRegressionClassifier):
+    """Hears a need that cannot wait in the customer's own words: adds `urgency`
+    ({"name": normal | time_critical | safety, "confidence"}) to the parse result, beside the
+    intent, which it leaves alone. The actions read it through bot.people.urgency, which
+    keeps the knowledge file's words as a floor. Thresholds: `decide_urgency`.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            **RobustLogisticRegressionClassifier.get_default_config(),
+            # Chosen by cross-validation over data/ (scripts/cv_urgency.py).
+            "safety_threshold": 0.6,
+            "time_critical_threshold": 0.7,
+        }
+
+    def _create_training_matrix(self, training_data: TrainingData) -> tuple[Any, list[str]]:
+        examples = [e for e in training_data.intent_examples if e.get("intent") and e.get(TEXT)]
+        return self._create_X(examples), [urgency_label(e) for e in examples]
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        usable = [m for m in messages if known_vocabulary(m)[0] > 0]
+        for message in messages:
+            message.set("urgency", {"name": "normal", "confidence": 0.0}, add_to_output=True)
+        if not usable or not hasattr(self.clf, "classes_"):
+            return messages
+        probabilities = self.clf.predict_proba(self._create_X(usable))
+        classes = [str(c) for c in self.clf.classes_]
+        for message, row in zip(usable, probabilities, strict=True):
+            p = {label: float(row[classes.index(label)]) if label in classes else 0.0 for label in URGENCY_LABELS}
+            name, confidence = decide_urgency(
+                p, float(self.config["safety_threshold"]), float(self.config["time_critical_threshold"])
+            )
+            message.set("urgency", {"name": name, "confidence": round(confidence, 4)}, add_to_output=True)
+        return messages

@@ -491,6 +491,15 @@ def still_broken_answer(ctx: Context, key: str) -> list[Reply]:
     return [Reply(said, variables), Reply("utter_offer_escalation_restored")]
 
 
+def with_urgency(replies: Sequence[Reply], urgency: Urgency | None, knowledge: Knowledge) -> list[Reply]:
+    """An urgent message is never answered as if it could wait: emergency advice before
+    anything else when safety is at stake, and an offer of a person after the answer."""
+    if urgency is None or urgency is Urgency.NORMAL:
+        return list(replies)
+    before = [Reply("utter_emergency_help", {"emergency": knowledge.emergency})] if urgency is Urgency.SAFETY else []
+    return single_offer([*before, *replies, Reply("utter_offer_escalation")])
+
+
 def single_offer(replies: Sequence[Reply]) -> list[Reply]:
     """At most one offer of a person per reply: the last one made (the more specific)."""
     offers = [i for i, r in enumerate(replies) if r.response in OFFERS]

@@ -27,7 +27,6 @@ from bot.db.models import (
     Urgency,
 )
 from bot.incidents.reads import Overview
-from bot.knowledge.file import Knowledge
 from bot.people.queue import Wait, estimate_wait, is_active
 from bot.people.staff import console_actor
 from common.private import normalise_text, phone_digits
@@ -37,8 +36,6 @@ MAX_NEED = 2000
 MAX_NOTE = 5000
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}$")
-_YES = re.compile(r"^\s*(yes|yep|yeah|yea|ae|aye|y|urgent|it is|it's urgent|very)\b", re.IGNORECASE)
-_NO = re.compile(r"^\s*(no|nope|nah|n|not really|not urgent|it can wait)\b", re.IGNORECASE)
 
 
 def normalise_contact(text: object) -> str:
@@ -72,35 +69,6 @@ def check_need(text: object) -> str:
     if len(value) < 3:
         raise ValidationError("please say a little more about what you need")
     return value[:MAX_NEED]
-
-
-def mentions_any(text: object, words: Iterable[str]) -> bool:
-    """Whether a message holds any of `words` as whole words (the knowledge file's safety or
-    time-critical words)."""
-    if not isinstance(text, str):
-        return False
-    lowered = text.lower()
-    return any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words)
-
-
-def urgency_in_message(text: str, knowledge: Knowledge) -> Urgency | None:
-    """SAFETY or TIME_CRITICAL when a message says so in the operator's words, else None."""
-    if mentions_any(text, knowledge.safety_words):
-        return Urgency.SAFETY
-    if mentions_any(text, knowledge.time_critical_words):
-        return Urgency.TIME_CRITICAL
-    return None
-
-
-def answer_is_urgent(text: object) -> bool | None:
-    """The customer's answer to "is it urgent?": yes (time-critical), no, or None when it says neither."""
-    if not isinstance(text, str):
-        return None
-    if _NO.match(text):
-        return False
-    if _YES.match(text):
-        return True
-    return None
 
 
 def open_escalation(session: Session, conversation_id: str) -> Escalation | None:

@@ -52,13 +52,16 @@ def tracker() -> TrackerFactory:
         slots: dict[str, Any] | None = None,
         events: list[dict[str, Any]] | None = None,
         ranking: list[dict[str, Any]] | None = None,
+        urgency: str | None = None,
     ) -> Tracker:
-        latest = {
+        latest: dict[str, Any] = {
             "intent": {"name": intent, "confidence": 0.9} if intent else {},
             "entities": entities or [],
             "text": text,
             "intent_ranking": ranking or [],
         }
+        if urgency is not None:  # what rasa_plugins.components.UrgencyClassifier heard
+            latest["urgency"] = {"name": urgency, "confidence": 0.9}
         return Tracker.from_dict(
             {
                 "sender_id": "test-user",

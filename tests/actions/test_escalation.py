@@ -83,7 +83,7 @@ async def test_validation_of_each_answer(
     slots = await form.validate_escalation_urgency(answer, d, tracker(None, answer), domain)
     assert slots == {"escalation_urgency": "time_critical", "escalation_reason": answer}
     slots = await form.validate_escalation_urgency("No, it can wait", d, tracker(None, "No, it can wait"), domain)
-    assert slots == {"escalation_urgency": "normal"}
+    assert slots == {"escalation_urgency": "normal", "escalation_reason": None}
     d = CollectingDispatcher()
     assert await form.validate_escalation_urgency("purple", d, tracker(None, "purple"), domain) == {
         "escalation_urgency": None
@@ -184,6 +184,63 @@ async def test_time_critical_question_gets_the_answer_then_an_offer(
     events = await ActionServiceStatus(**state).run(d, tracker("call_diversion", text), domain)
     assert sent(d)[0] == "utter_service_major_outage" and sent(d)[-1] == "utter_offer_escalation"
     assert SlotSet("offered_escalation", True) in events
+
+
+async def test_urgency_heard_in_the_customers_own_words_gets_an_offer_and_keeps_them(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    from actions.service_status import ActionServiceStatus
+
+    d = CollectingDispatcher()
+    text = "I'll lose my job if I can't divert my calls today"  # none of the knowledge file's words
+    events = await ActionServiceStatus(**state).run(d, tracker("call_diversion", text, urgency="time_critical"), domain)
+    assert sent(d)[-1] == "utter_offer_escalation" and "utter_emergency_help" not in sent(d)
+    assert SlotSet("offered_escalation", True) in events and SlotSet("escalation_reason", text) in events
+    # The form still asks whether it can wait: a wrong "urgent" costs others their place.
+    assert not any(e.get("name") == "escalation_urgency" for e in events)
+
+
+async def test_an_offer_and_its_reason_lapse_when_the_conversation_moves_on(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    from actions.service_status import ActionServiceStatus
+
+    d = CollectingDispatcher()
+    offered = {"offered_escalation": True, "escalation_reason": "job interview at noon"}
+    events = await ActionServiceStatus(**state).run(d, tracker("top_up", "how do I top up", slots=offered), domain)
+    assert SlotSet("offered_escalation", False) in events and SlotSet("escalation_reason", None) in events
+    assert "utter_offer_escalation" not in sent(d)
+
+
+async def test_a_button_yes_keeps_the_customers_earlier_words_as_the_reason(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    form, d = ValidateEscalationForm(**state), CollectingDispatcher()
+    earlier = {"escalation_reason": "I'll lose my job if I can't divert my calls today"}
+    yes = "Yes, it's time-critical"
+    slots = await form.validate_escalation_urgency(yes, d, tracker(None, yes, slots=earlier), domain)
+    assert slots == {"escalation_urgency": "time_critical", "escalation_reason": earlier["escalation_reason"]}
+    bare = await form.validate_escalation_urgency(yes, d, tracker(None, yes), domain)
+    assert bare == {"escalation_urgency": "time_critical", "escalation_reason": None}  # never the button's text
+
+
+async def test_an_unclear_answer_that_sounds_urgent_is_taken_as_time_critical(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    form, d = ValidateEscalationForm(**state), CollectingDispatcher()
+    text = "the buyer walks if they can't reach me by four"
+    slots = await form.validate_escalation_urgency(text, d, tracker(None, text, urgency="time_critical"), domain)
+    assert slots == {"escalation_urgency": "time_critical", "escalation_reason": text} and sent(d) == []
+
+
+async def test_safety_heard_without_the_words_gets_emergency_help_first(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    d = CollectingDispatcher()
+    text = "someone is banging on my door and I need to be able to call out"
+    events = await ActionHumanContact(**state).run(d, tracker("request_human", text, urgency="safety"), domain)
+    assert sent(d) == ["utter_emergency_help", "utter_escalation_intro"]
+    assert SlotSet("escalation_urgency", "safety") in events
 
 
 async def test_safety_in_a_service_question_gets_emergency_advice_first(

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from bot.core.errors import StatusPageError, ValidationError
 from bot.incidents.statuspage.parse import parse_incident_list, parse_summary, parse_webhook
-from bot.people.escalations import answer_is_urgent, check_need, normalise_contact
+from bot.people.escalations import check_need, normalise_contact
+from bot.people.urgency import answer_is_urgent
 from bot.web.chat import sign, verify
 from common.text import MAX_CONVERSATION_ID, conversation_id_problem, printable
 

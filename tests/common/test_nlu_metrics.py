@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.nlu_metrics import accuracy_by_group, bootstrap_interval, difference_interval, macro_f1
+from common.nlu_metrics import accuracy_by_group, bootstrap_interval, difference_interval, macro_f1, precision_recall
 
 
 def test_macro_f1_is_the_mean_of_per_intent_f1_over_gold_intents() -> None:
@@ -104,3 +104,16 @@ def test_stratified_folds_refuse_impossible_splits() -> None:
         stratified_folds(["a", "b"], 1)
     with pytest.raises(ValueError):
         stratified_folds(["a"], 2)
+
+
+def test_precision_and_recall_are_counted_for_one_label_apart() -> None:
+    gold = ["safety", "safety", "normal", "normal", "time_critical"]
+    predicted = ["safety", "normal", "safety", "normal", "time_critical"]
+    assert precision_recall(gold, predicted, "safety") == (0.5, 0.5, 2, 2)
+    assert precision_recall(gold, predicted, "time_critical") == (1.0, 1.0, 1, 1)
+
+
+def test_precision_and_recall_are_zero_with_nothing_to_count() -> None:
+    assert precision_recall(["normal"], ["normal"], "safety") == (0.0, 0.0, 0, 0)
+    with pytest.raises(ValueError):
+        precision_recall(["normal"], [], "safety")

@@ -40,7 +40,7 @@ def escalate(assistant: Assistant, me: str, number: str = "021 555 0123") -> str
     assistant.say(me, XSS)
     assert "best phone number" in assistant.say(me, "I need to talk to a real person")
     assert "What do you need" in assistant.say(me, number)
-    assert "time-critical" in assistant.say(me, "please call me back today, my shop's calls need diverting")
+    assert "time-critical" in assistant.say(me, "please call me back about setting up call diversion")
     return assistant.say(me, "Yes, it's time-critical: a house settlement at 3pm needs my phone")
 
 
@@ -202,3 +202,29 @@ def test_bad_contact_details_are_asked_again(demo_assistant: Assistant) -> None:
     demo_assistant.say(me, "can I speak to someone")
     assert "doesn't look like a phone number" in demo_assistant.say(me, "<b>call me</b>")
     assert "What do you need" in demo_assistant.say(me, "mere@example.co.nz")
+
+
+def utterances(assistant: Assistant, me: str) -> list[str]:
+    """The responses the assistant chose in this conversation, in order."""
+    events = assistant.tracker(me).get("events") or []
+    return [str((e.get("metadata") or {}).get("utter_action")) for e in events if e.get("event") == "bot"]
+
+
+def test_urgency_in_the_customers_own_words_is_offered_a_person(demo_assistant: Assistant) -> None:
+    """None of the knowledge file's words is in it: the NLU hears the urgency."""
+    me = sender()
+    demo_assistant.say(me, "I'll lose my job if I can't divert my calls today")
+    said = utterances(demo_assistant, me)
+    assert "utter_service_major_outage" in said and said[-1] == "utter_offer_escalation"
+    demo_assistant.say(me, "yes please")
+    assert (
+        demo_assistant.tracker(me)["slots"]["escalation_reason"] == "I'll lose my job if I can't divert my calls today"
+    )
+
+
+def test_safety_in_a_message_outside_any_topic_still_reaches_a_person(demo_assistant: Assistant) -> None:
+    me = sender()
+    demo_assistant.say(me, "i'm home alone with a newborn who's having trouble breathing and i can't call out")
+    said = utterances(demo_assistant, me)
+    assert said[:2] == ["utter_emergency_help", "utter_escalation_intro"]
+    assert demo_assistant.tracker(me)["slots"]["escalation_urgency"] == "safety"

@@ -33,7 +33,7 @@ def turn(action: str, service: str | None = None, buttons: tuple[str, ...] = ())
 
 def test_the_rules_give_each_intent_its_action() -> None:
     rules = load().rule_actions()
-    assert rules["top_up"] == "action_service_status" and rules["out_of_scope"] == "utter_out_of_scope"
+    assert rules["top_up"] == "action_service_status" and rules["out_of_scope"] == "action_out_of_scope"
     assert rules["queue_wait"] == "action_queue_wait"
 
 
@@ -46,5 +46,5 @@ def test_a_reply_is_judged_by_action_and_service_not_wording() -> None:
     offered = turn("action_clarify", buttons=("/top_up", "/roaming"))
     assert m.judge("roaming", *m.first_turn(offered), rules) == m.KINDS[1]
     assert m.judge("email", *m.first_turn(offered), rules) == m.KINDS[2]
-    assert m.judge("greet", *m.first_turn(turn("utter_out_of_scope")), rules) == m.KINDS[2]
+    assert m.judge("greet", *m.first_turn(turn("action_out_of_scope")), rules) == m.KINDS[2]
     assert m.judge("greet", None, None, [], rules) == m.KINDS[2]  # no action at all

@@ -1,4 +1,4 @@
-"""Escalations: contact validation, safety words, one open per conversation, the queue, staff work."""
+"""Escalations: contact validation, one open per conversation, the queue, staff work."""
 
 from __future__ import annotations
 
@@ -10,16 +10,13 @@ from sqlalchemy.orm import Session
 from bot.core.errors import NotFoundError, ValidationError
 from bot.db.models import EscalationStatus, StaffRole, Urgency
 from bot.incidents.reads import read_overview
-from bot.knowledge.file import Knowledge
 from bot.people.escalations import (
     add_note,
-    answer_is_urgent,
     assign,
     check_need,
     create_escalation,
     get_escalation,
     mask_contact,
-    mentions_any,
     normalise_contact,
     set_status,
     snapshot_of,
@@ -52,28 +49,6 @@ def test_bad_contacts_are_refused(raw: object) -> None:
 def test_contacts_are_masked_for_logs() -> None:
     assert mask_contact("0211234567") == "021***67"
     assert mask_contact("mere@example.co.nz") == "m***@example.co.nz"
-
-
-def test_safety_words_match_whole_words_only(knowledge: Knowledge) -> None:
-    words = knowledge.safety_words
-    assert mentions_any("Mum has a medical alarm on the landline", words)
-    assert mentions_any("I don't feel SAFE... actually I'm not safe at home", words)
-    assert not mentions_any("my emergencies folder is full", words)  # "emergency" is not a word here
-    assert not mentions_any("can't top up", words)
-
-
-@pytest.mark.parametrize(
-    ("text", "answer"),
-    [
-        ("Yes, it's time-critical", True),
-        ("yes - job interview at 3", True),
-        ("No, it can wait", False),
-        ("nah", False),
-        ("maybe", None),
-    ],
-)
-def test_urgency_answers(text: str, answer: bool | None) -> None:
-    assert answer_is_urgent(text) is answer
 
 
 def test_need_is_cleaned_and_required() -> None:
