@@ -57,6 +57,7 @@ $(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
 	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/rasa.txt -c requirements/rasa-constraints.txt
 	$(RASA_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/rasa-extras.txt
+	$(RASA_VENV)/bin/python -m rasa_plugins.encoders prepare
 	@touch $@
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed

@@ -32,7 +32,9 @@ from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturiz
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from rasa.utils.tensorflow.constants import RANKING_LENGTH
 from scipy.sparse import csr_matrix, hstack, vstack
+from sklearn.base import clone
 
 logger = logging.getLogger(__name__)
 # Fewer known word and character n-grams than this and the prediction is the prior, not evidence.
@@ -57,18 +59,96 @@ def known_vocabulary(message: Message) -> tuple[int, int]:
 class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):  # type: ignore[misc]
     """LogisticRegressionClassifier that answers "unknown" instead of crashing on empty input.
 
-    Two settings Rasa's class lacks: `C`, the inverse regularisation strength, and
-    `featurizers`, the aliases of the featurizers whose sentence features it reads (all
-    of them when empty), as DIET has.
+    Settings Rasa's class lacks: `C`, the inverse regularisation strength, and `featurizers`,
+    the aliases of the featurizers whose sentence features it reads (all of them when
+    empty), as DIET has.
+
+    And a second look (`second_encoder`, e.g. "mpnet"): a message the first model is unsure
+    of (top probability under `second_below`) is classified again by a second model that also
+    reads that encoder's embedding. The stronger encoder costs about seven times the first,
+    so it runs only where it can change the answer, and not at all while more than
+    `max_backlog` messages wait for the NLU thread: in a surge every message gets the fast
+    reading rather than all of them a slow one. `second_look` in the parse says which it got.
     """
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {**LogisticRegressionClassifier.get_default_config(), "C": 1.0, "featurizers": []}
+        return {
+            **LogisticRegressionClassifier.get_default_config(),
+            "C": 1.0,
+            "featurizers": [],
+            "second_encoder": None,
+            "second_below": 0.6,
+            "max_backlog": 2,
+        }
 
     def __init__(self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource) -> None:
         super().__init__(config, name, model_storage, resource)
         self.clf.C = float(self.config["C"])
+        self.second = clone(self.clf) if self.config.get("second_encoder") else None
+
+    def _with_second(self, messages: list[Message], X: Any) -> Any:
+        from rasa_plugins.encoders import load
+
+        embeddings = load(str(self.config["second_encoder"])).embed_many([m.get(TEXT) for m in messages])
+        return hstack([csr_matrix(X), csr_matrix(embeddings)]).tocsr()
+
+    def train(self, training_data: TrainingData) -> Resource:
+        X, y = self._create_training_matrix(training_data)
+        if X.shape[0] == 0:
+            return self._resource
+        self.clf.fit(X, y)
+        if self.second is not None:
+            # The same examples, in the same order, as _create_training_matrix takes.
+            examples = [e for e in training_data.intent_examples if e.get("intent") and e.get("text")]
+            self.second.fit(self._with_second(examples, X), y)
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        import skops.io as sio
+
+        with self._model_storage.write_to(self._resource) as model_dir:
+            sio.dump(self.clf, model_dir / f"{self._resource.name}.skops")
+            if self.second is not None:
+                sio.dump(self.second, model_dir / f"{self._resource.name}.second.skops")
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> RobustLogisticRegressionClassifier:
+        component = super().load(config, model_storage, resource, execution_context, **kwargs)
+        if component.second is None:
+            return component  # type: ignore[no-any-return]
+        import skops.io as sio
+
+        from rasa_plugins.encoders import load
+
+        with model_storage.read_from(resource) as model_dir:
+            path = model_dir / f"{resource.name}.second.skops"
+            # Only scikit-learn's and NumPy's own types, as Rasa's load checks for the first model.
+            if sio.get_untrusted_types(file=path):
+                raise ValueError(f"{path} holds types that are not trusted")
+            component.second = sio.load(path, trusted=[])
+        load(str(config["second_encoder"]))  # with the model, not on the first unsure message
+        return component  # type: ignore[no-any-return]
+
+    def _second_look(self, messages: list[Message], X: Any, probabilities: Any) -> list[bool]:
+        from rasa_plugins.speedups import nlu_backlog
+
+        below = float(self.config["second_below"])
+        unsure = [i for i, row in enumerate(probabilities) if row.max() < below]
+        if self.second is None or not unsure or nlu_backlog() > int(self.config["max_backlog"]):
+            return [False] * len(messages)
+        again = self.second.predict_proba(self._with_second([messages[i] for i in unsure], X[unsure]))
+        for row, i in zip(again, unsure, strict=True):
+            probabilities[i] = row
+        return [i in set(unsure) for i in range(len(messages))]
 
     def _create_X(self, messages: list[Message]) -> Any:
         featurizers = list(self.config.get("featurizers") or []) or None
@@ -93,8 +173,20 @@ class RobustLogisticRegressionClassifier(LogisticRegressionClassifier):  # type:
                 logger.debug("no known vocabulary in message; classifying as unknown")
                 message.set("intent", {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
-        if usable:
-            super().process(usable)
+        if not usable:
+            return messages
+        X = self._create_X(usable)
+        probabilities = self.clf.predict_proba(X)
+        looked = self._second_look(usable, X.tocsr(), probabilities)
+        for message, row, second in zip(usable, probabilities, looked, strict=True):
+            ranking = sorted(
+                ({"name": str(k), "confidence": float(v)} for k, v in zip(self.clf.classes_, row, strict=True)),
+                key=lambda e: -e["confidence"],
+            )
+            message.set("intent", ranking[0], add_to_output=True)
+            length = int(self.config[RANKING_LENGTH])  # 0: the whole ranking, as in Rasa's own
+            message.set("intent_ranking", ranking[:length] if length > 0 else ranking, add_to_output=True)
+            message.set("second_look", second, add_to_output=True)
         return messages
 
 

