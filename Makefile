@@ -126,6 +126,7 @@ eval: setup $(MODEL)
 eval-cv: setup
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py --cv 5 --out docs/nlu-evaluation.md
 	$(RASA_VENV)/bin/python scripts/cv_urgency.py --out docs/nlu-evaluation.md
+	$(RASA_VENV)/bin/python scripts/cv_second_look.py --out docs/nlu-evaluation.md
 
 # Fine-tuning the encoder needs PyTorch, which has no CPU build for Rasa's Python 3.10 here,
 # so this experiment gets a Python 3.11 environment of its own. Not part of make test.

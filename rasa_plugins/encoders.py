@@ -29,6 +29,7 @@ this short, and 0.006 lower real-message macro-F1 (docs/nlu-evaluation.md).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -264,6 +265,36 @@ def bert_graph(weights: dict[str, Any], config: dict[str, Any], arch: Architectu
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
+def graph_file(folder: Path, config: dict[str, Any], arch: Architecture, expected_sha256: str | None) -> str | bytes:
+    """The encoder's ONNX graph: a file kept beside the weights, written the first time, or the
+    graph itself where it cannot be kept. Building MPNet's takes about 6 s, which every Rasa
+    process start would otherwise pay. The file's name holds the pinned weights' hash and a
+    hash of the code that writes the graph, so a change to either builds it anew."""
+    from safetensors.numpy import load_file
+
+    def build() -> bytes:
+        graph = bert_graph(load_file(str(folder / "model.safetensors")), config, arch)
+        return graph.SerializeToString()  # type: ignore[no-any-return]
+
+    if expected_sha256 is None:
+        return build()
+    code = hashlib.sha256(f"{inspect.getsource(bert_graph)}{arch!r}{OPSET}".encode()).hexdigest()[:12]
+    path = folder / f"{arch.name}-{expected_sha256[:12]}-{code}.onnx"
+    if path.is_file():
+        return str(path)
+    data = build()
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{arch.name}-", suffix=".tmp", delete=False) as out:
+            out.write(data)
+        os.replace(out.name, path)  # whole or not at all, whoever writes it first
+        for stale in folder.glob(f"{arch.name}-*.onnx"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only environment: built in each process instead
+    return data
+
+
 class SentenceEncoder:
     """A sentence-transformers encoder on ONNX Runtime: unit-length float32 sentence embeddings.
     all-MiniLM-L6-v2 unless told otherwise (`load("mpnet")` gives all-mpnet-base-v2)."""
@@ -276,7 +307,7 @@ class SentenceEncoder:
         arch: Architecture = BERT,
     ) -> None:
         import onnxruntime
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
         from tokenizers import Tokenizer
 
         folder = folder or model_dir()
@@ -291,21 +322,19 @@ class SentenceEncoder:
         self.tokenizer = Tokenizer.from_file(str(files["tokenizer.json"]))
         self.tokenizer.no_padding()  # we pad per batch, to the longest message in it
         self.tokenizer.enable_truncation(MAX_TOKENS)
-        weights = load_file(str(files["model.safetensors"]))
         self.arch = arch
         self.heads = int(config["num_attention_heads"])
         if arch.relative_bias:
-            self.relative_bias = weights["encoder.relative_attention_bias.weight"].astype(np.float32)
+            with safe_open(str(files["model.safetensors"]), "np") as tensors:
+                self.relative_bias = tensors.get_tensor("encoder.relative_attention_bias.weight").astype(np.float32)
             self.buckets = int(config.get("relative_attention_num_buckets", 32))
-        graph = bert_graph(weights, config, arch)
+        graph = graph_file(folder, config, arch, expected_sha256)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = onnxruntime.InferenceSession(
-            graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def token_ids(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text).ids)
@@ -363,8 +392,10 @@ def load(name: str = "minilm") -> SentenceEncoder:
 
 
 if __name__ == "__main__":
-    # `python -m rasa_plugins.encoders prepare`, from make setup: unpack MPNet once, before
-    # any process needs it, so that parallel test workers never race to do it.
+    # `python -m rasa_plugins.encoders prepare`, from make setup: unpack MPNet and write both
+    # graphs once, before any process needs them, so that parallel test workers never race.
     if sys.argv[1:] != ["prepare"]:
         sys.exit("usage: python -m rasa_plugins.encoders prepare")
     print(prepare_mpnet())
+    for name in ENCODERS:
+        load(name)
