@@ -93,21 +93,28 @@ def judge(gold: str, action: str | None, service: str | None, payloads: list[str
     return KINDS[0]
 
 
-async def run(rasa: str, token: str, rows: list[tuple[str, str, str]]) -> list[str]:
-    rules = rule_actions()
+async def first_messages(rasa: str, token: str, texts: list[str]) -> list[list[dict[str, Any]]]:
+    """Each text as the first message of a fresh conversation, `CONCURRENCY` at a time, through
+    the REST channel; each conversation's events, from its tracker."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(client: httpx.AsyncClient, gold: str, text: str) -> str:
+    async def one(client: httpx.AsyncClient, text: str) -> list[dict[str, Any]]:
         sender = f"eval-{uuid.uuid4().hex[:12]}"
         async with gate:
             sent = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
             sent.raise_for_status()
             tracker = await client.get(f"/conversations/{sender}/tracker", auth=RasaAuth(token))
             tracker.raise_for_status()
-        return judge(gold, *first_turn(tracker.json().get("events") or []), rules)
+        return list(tracker.json().get("events") or [])
 
     async with httpx.AsyncClient(base_url=rasa, timeout=120) as client:
-        return list(await asyncio.gather(*(one(client, gold, text) for _, gold, text in rows)))
+        return list(await asyncio.gather(*(one(client, text) for text in texts)))
+
+
+async def run(rasa: str, token: str, rows: list[tuple[str, str, str]]) -> list[str]:
+    rules = rule_actions()
+    conversations = await first_messages(rasa, token, [text for _, _, text in rows])
+    return [judge(gold, *first_turn(events), rules) for (_, gold, _), events in zip(rows, conversations, strict=True)]
 
 
 def read(path: Path) -> list[tuple[str, str, str]]:

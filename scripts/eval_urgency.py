@@ -21,23 +21,21 @@ import argparse
 import asyncio
 import sys
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_surge import ours_servers, write_between
+from eval_customers import first_messages
 
 from bot.core.clock import utcnow
 from bot.core.settings import PROJECT_ROOT, load_settings
 from bot.db.models import Urgency
 from bot.knowledge.file import Knowledge, load_knowledge
 from bot.people.urgency import heard, in_words, urgency_of
-from bot.rasa_api import RasaAuth
 from common.nlu_metrics import precision_recall
 
 HOLDOUT = PROJECT_ROOT / "tests" / "nlu" / "urgency_holdout.yml"
@@ -136,19 +134,8 @@ def report(turns: list[Turn], knowledge: Knowledge) -> str:
 
 
 async def run(rasa: str, token: str, rows: list[tuple[str, str]]) -> list[Turn]:
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(client: httpx.AsyncClient, gold: str, text: str) -> Turn:
-        sender = f"urgency-{uuid.uuid4().hex[:12]}"
-        async with gate:
-            sent = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
-            sent.raise_for_status()
-            tracker = await client.get(f"/conversations/{sender}/tracker", auth=RasaAuth(token))
-            tracker.raise_for_status()
-        return Turn(gold, text, *first_turn(tracker.json().get("events") or []))
-
-    async with httpx.AsyncClient(base_url=rasa, timeout=120) as client:
-        return list(await asyncio.gather(*(one(client, gold, text) for gold, text in rows)))
+    conversations = await first_messages(rasa, token, [text for _, text in rows])
+    return [Turn(gold, text, *first_turn(events)) for (gold, text), events in zip(rows, conversations, strict=True)]
 
 
 def main() -> int:
