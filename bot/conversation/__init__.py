@@ -1,1 +1,2 @@
-"""What the assistant says: the catalogue of services and intents, knowledge, answers, notifications, review."""
+"""What the assistant says: answers from the live state, the services a conversation names,
+fitting replies to the channel, notifications, and the review of past conversations."""

@@ -7,7 +7,7 @@ the same way:
   so an action call never crosses machines when replicas are spread out);
 - one PostgreSQL database shared by every replica: Rasa's tracker store and the incident store;
 - Rasa's Redis lock store, so two replicas never handle one conversation at the same time;
-- HAProxy in front on RASA_PORT, round robin with no stickiness: with the tracker in
+- HAProxy in front on RASA_PORT, least connections with no stickiness: with the tracker in
   PostgreSQL and the lock in Redis any replica can take any message of any conversation;
 - one web app and one notifier (the web app's chat limits live in Redis, so it too can be
   run several times).

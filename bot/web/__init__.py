@@ -1,1 +1,2 @@
-"""The web application on port 8000: the admin API for operators, status-page webhooks, health."""
+"""The web application on port 8000: the customers' web chat, the staff console, the admin API
+for operators, status-page webhooks, and health."""
