@@ -13,8 +13,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, latest_text, send, urgency_events
-from bot.conversation.answers import Reply, clarify, consecutive_fallbacks, with_urgency
+from actions.latest import latest_text
+from actions.turn import IncidentStateMixin, send, urgency_events
+from bot.conversation.dialogue import clarify, consecutive_fallbacks, with_urgency
+from bot.conversation.reply import Reply
 from bot.core.errors import KnowledgeError
 from bot.db.models import Urgency
 from bot.knowledge.catalogue import TOPIC_INTENTS

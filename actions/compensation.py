@@ -7,7 +7,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin
+from actions.turn import IncidentStateMixin
 from bot.conversation.answers import compensation_answer
 
 

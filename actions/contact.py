@@ -9,11 +9,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, entity_values, send, service_in_context
-from bot.conversation.answers import closing_replies, notice_replies, notify_answer, notify_target, stale_note
+from actions.turn import IncidentStateMixin, send
+from bot.conversation.answers import notify_answer, notify_target, stale_note
 from bot.conversation.clients import client_key_in
+from bot.conversation.entities import entity_values, service_in_context
 from bot.conversation.notify import claim_shown as claim_notice
 from bot.conversation.notify import subscribe
+from bot.conversation.receipts import closing_replies, notice_replies
 from bot.core.errors import IncidentSourceError, KnowledgeError, LimitError, ValidationError
 from bot.people.closing import claim_shown as claim_closing
 from bot.people.closing import parse_key
@@ -28,7 +30,7 @@ class ActionNotifyMe(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        key = service_in_context(tracker)
+        key = service_in_context(tracker.latest_message, tracker.get_slot("service"))
         await self.pending_notices(dispatcher, tracker)
         try:
             ctx = await self.context()
@@ -62,7 +64,7 @@ class ActionDeliverNotification(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        raw = next(iter(entity_values(tracker, "notification_id")), None)
+        raw = next(iter(entity_values(tracker.latest_message, "notification_id")), None)
         key = str(raw) if isinstance(raw, (str, int)) else ""
         closing_id = parse_key(key)
         if not (key.isdigit() or closing_id is not None):

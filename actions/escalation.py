@@ -12,18 +12,18 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions._support import IncidentStateMixin, entity_values, latest_intent, latest_text, send, service_in_context
-from bot.conversation.answers import escalation_receipt, refile_replies, wait_replies
+from actions.latest import latest_intent, latest_text
+from actions.turn import IncidentStateMixin, send
 from bot.conversation.clients import client_key_in
-from bot.conversation.entities import normalise_service, services_in_conversation
+from bot.conversation.dialogue import emergency_help
+from bot.conversation.entities import named_services, service_in_context, services_in_conversation
+from bot.conversation.receipts import escalation_receipt, refile_replies, wait_replies
 from bot.core.errors import IncidentSourceError, KnowledgeError, ValidationError
 from bot.db.models import Urgency
 from bot.people.escalations import (
-    MAX_NEED,
     Receipt,
     check_need,
     create_escalation,
-    mask_contact,
     normalise_contact,
     open_escalation,
     open_for_contact,
@@ -33,6 +33,8 @@ from bot.people.escalations import (
 )
 from bot.people.queue import Wait, estimate_wait
 from bot.people.urgency import answer_is_urgent, urgency_of
+from common.contact import mask_contact
+from common.text import MAX_CHAT_MESSAGE
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +62,7 @@ class ActionHumanContact(IncidentStateMixin, Action):
             return []
         urgency = urgency_of(latest_text(tracker), knowledge, tracker.latest_message)
         safety = urgency is Urgency.SAFETY
-        if safety:
-            dispatcher.utter_message(response="utter_emergency_help", emergency=knowledge.emergency)
+        send(dispatcher, emergency_help(urgency, knowledge))
 
         now = self.store.clock()
 
@@ -87,7 +88,7 @@ class ActionHumanContact(IncidentStateMixin, Action):
             events.append(SlotSet("escalation_urgency", Urgency.SAFETY.value))  # the form will not ask
         elif urgency is Urgency.TIME_CRITICAL:
             # Why it can't wait, in the customer's words; the form still asks whether it can.
-            events.append(SlotSet("escalation_reason", latest_text(tracker)[:MAX_NEED]))
+            events.append(SlotSet("escalation_reason", latest_text(tracker)[:MAX_CHAT_MESSAGE]))
         # The rules start escalation_form when this slot says there is no open escalation.
         return [*events, SlotSet("escalation_open", False)]
 
@@ -110,8 +111,8 @@ class ValidateEscalationForm(IncidentStateMixin, FormValidationAction):
         except KnowledgeError:
             return None
         urgency = urgency_of(latest_text(tracker), knowledge, tracker.latest_message)
-        if urgency is Urgency.SAFETY and tracker.get_slot("escalation_urgency") != Urgency.SAFETY.value:
-            dispatcher.utter_message(response="utter_emergency_help", emergency=knowledge.emergency)
+        told = tracker.get_slot("escalation_urgency") == Urgency.SAFETY.value
+        send(dispatcher, emergency_help(urgency, knowledge, told_already=told))
         return urgency
 
     async def validate_escalation_contact(
@@ -154,7 +155,7 @@ class ValidateEscalationForm(IncidentStateMixin, FormValidationAction):
         text = latest_text(tracker)
         urgency, answer = self._heard(dispatcher, tracker), answer_is_urgent(value)
         if urgency is Urgency.SAFETY:
-            return {"escalation_urgency": urgency.value, "escalation_reason": text[:MAX_NEED]}
+            return {"escalation_urgency": urgency.value, "escalation_reason": text[:MAX_CHAT_MESSAGE]}
         if answer is False:
             return {"escalation_urgency": Urgency.NORMAL.value, "escalation_reason": None}
         if urgency is None and answer is None:
@@ -163,7 +164,7 @@ class ValidateEscalationForm(IncidentStateMixin, FormValidationAction):
         # The reason is what the customer said, never a button's "yes": this answer when it
         # says more than that, else the words that made the need urgent earlier, if any.
         says_why = urgency is not None or len(text.split()) > 4
-        reason = text[:MAX_NEED] if says_why else tracker.get_slot("escalation_reason")
+        reason = text[:MAX_CHAT_MESSAGE] if says_why else tracker.get_slot("escalation_reason")
         return {"escalation_urgency": Urgency.TIME_CRITICAL.value, "escalation_reason": reason}
 
 
@@ -192,7 +193,7 @@ class ActionSubmitEscalation(IncidentStateMixin, Action):
             overview = None
         snapshot = snapshot_of(tracker.events, overview)
         services = services_in_conversation(tracker.events, need)
-        if not services and (slot := service_in_context(tracker)):
+        if not services and (slot := service_in_context(tracker.latest_message, tracker.get_slot("service"))):
             services = [slot]
         channel = tracker.get_latest_input_channel() or "unknown"
         client = client_key_in(tracker.latest_message)
@@ -286,7 +287,7 @@ class ActionRefileEscalation(IncidentStateMixin, Action):
         except KnowledgeError:
             dispatcher.utter_message(response="utter_state_unavailable")
             return []
-        named = [k for k in (normalise_service(v) for v in entity_values(tracker, "service")) if k]
+        named = named_services(tracker.latest_message)
         # "about email, not broadband": the first named is the one meant.
         wanted = named[:1]
         now = self.store.clock()

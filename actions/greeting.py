@@ -7,7 +7,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, send
+from actions.turn import IncidentStateMixin, send
 from bot.conversation.answers import greeting
 from bot.core.errors import IncidentSourceError, KnowledgeError
 

@@ -8,8 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, named_service, service_in_context
+from actions.turn import IncidentStateMixin
 from bot.conversation.answers import eta_answer, outage_summary, service_answer
+from bot.conversation.entities import named_services, service_in_context
 
 
 class ActionOutageOverview(IncidentStateMixin, Action):
@@ -19,7 +20,7 @@ class ActionOutageOverview(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        key = named_service(tracker)
+        key = next(iter(named_services(tracker.latest_message)), None)
         # "Is email down?" names a service: answer about it rather than list everything.
         extra = await self.respond(
             dispatcher, tracker, lambda ctx: service_answer(ctx, key) if key else outage_summary(ctx), domain
@@ -36,7 +37,7 @@ class ActionEta(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        key = service_in_context(tracker)
+        key = service_in_context(tracker.latest_message, tracker.get_slot("service"))
         extra = await self.respond(dispatcher, tracker, lambda ctx: eta_answer(ctx, key), domain)
         if extra is None:
             return []

@@ -8,9 +8,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, entity_values, latest_intent
-from bot.conversation.answers import Context, Reply, connectivity_answer, services_answer
-from bot.conversation.entities import services_for
+from actions.latest import latest_intent
+from actions.turn import IncidentStateMixin
+from bot.conversation.answers import Context, connectivity_answer, services_answer
+from bot.conversation.entities import entity_values, services_for
+from bot.conversation.reply import Reply
 
 
 class ActionServiceStatus(IncidentStateMixin, Action):
@@ -21,8 +23,10 @@ class ActionServiceStatus(IncidentStateMixin, Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         intent = latest_intent(tracker)
-        keys = services_for(intent, entity_values(tracker, "service"))
-        phone = next(iter(entity_values(tracker, "phone_number")), None) or tracker.get_slot("phone_number")
+        keys = services_for(intent, entity_values(tracker.latest_message, "service"))
+        phone = next(iter(entity_values(tracker.latest_message, "phone_number")), None) or tracker.get_slot(
+            "phone_number"
+        )
 
         def build(ctx: Context) -> list[Reply]:
             if intent == "connectivity" and len(keys) <= 1:

@@ -9,10 +9,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._support import IncidentStateMixin, entity_values, latest_intent, service_in_context
-from bot.conversation.answers import Context, Reply, still_broken_answer
+from actions.latest import latest_intent
+from actions.turn import IncidentStateMixin
+from bot.conversation.answers import Context, still_broken_answer
 from bot.conversation.clients import client_key_in
-from bot.conversation.entities import services_for
+from bot.conversation.entities import entity_values, service_in_context, services_for
+from bot.conversation.reply import Reply
 from bot.core.errors import IncidentSourceError
 from bot.incidents.reads import StateKind
 from bot.incidents.reports import report_still_broken
@@ -32,8 +34,8 @@ class ActionStillBroken(IncidentStateMixin, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        named = services_for(latest_intent(tracker), entity_values(tracker, "service"))
-        key = named[-1] if named else service_in_context(tracker)
+        named = services_for(latest_intent(tracker), entity_values(tracker.latest_message, "service"))
+        key = named[-1] if named else service_in_context(tracker.latest_message, tracker.get_slot("service"))
         if key is None:
             dispatcher.utter_message(response="utter_still_broken_which")
             return []

@@ -34,6 +34,10 @@ def printable(text: str) -> str:
     return "".join(ch for ch in plain if _keep(ch)).strip()
 
 
+# One chat message, either way: what a customer may send on the web chat, a staff reply, the
+# message that closes escalations, and what we keep of a customer's words (their need, a
+# transcript line, a review label).
+MAX_CHAT_MESSAGE = 2000
 MAX_CONVERSATION_ID = 128
 # What a URL path segment carries unchanged: Rasa's HTTP API (Sanic 21) does not decode
 # percent-escapes in `/conversations/<id>/...`, so an id outside this set could be written

@@ -6,7 +6,8 @@ Rasa's own Facebook, Telegram and Twilio connectors, with two additions:
   secret token nor Twilio's request signature), and a bad one gets 403;
 - `api_base` (optional) points the connector's outgoing API calls somewhere else: a
   regional endpoint, or a fake one on loopback in the tests.
-Credentials come from the environment through bot/credentials.yml.
+Credentials come from the environment: `make run` writes them into var/credentials.yml
+(bot/ops/servers.py:write_credentials), which Rasa reads at start.
 """
 
 from __future__ import annotations

@@ -28,13 +28,23 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
 from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.base import clone
+
+from common.contact import phone_spans
 
 logger = logging.getLogger(__name__)
 # Fewer known word and character n-grams than this and the prediction is the prior, not evidence.
@@ -313,4 +323,41 @@ class UrgencyClassifier(RobustLogisticRegressionClassifier):
                 p, float(self.config["safety_threshold"]), float(self.config["time_critical_threshold"])
             )
             message.set("urgency", {"name": name, "confidence": round(confidence, 4)}, add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
+class ContactEntityExtractor(GraphComponent, EntityExtractorMixin):  # type: ignore[misc]
+    """`phone_number` entities, by the project's one rule for what a phone number is
+    (common.contact.PHONE: 7 to 15 digits, however they are separated or written), instead of
+    a second pattern in the training data that would disagree with it. The value is the text
+    as the customer typed it; the actions read its digits with common.contact.phone_digits."""
+
+    ENTITY = "phone_number"
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> ContactEntityExtractor:
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            if not isinstance(text, str):
+                continue
+            found = [
+                {
+                    ENTITY_ATTRIBUTE_TYPE: self.ENTITY,
+                    ENTITY_ATTRIBUTE_START: start,
+                    ENTITY_ATTRIBUTE_END: end,
+                    ENTITY_ATTRIBUTE_VALUE: text[start:end],
+                }
+                for start, end in phone_spans(text)
+            ]
+            message.set(ENTITIES, message.get(ENTITIES, []) + self.add_extractor_name(found), add_to_output=True)
         return messages

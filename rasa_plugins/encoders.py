@@ -182,87 +182,128 @@ def relative_position_bucket(relative: Any, buckets: int = 32, max_distance: int
     return ret + np.where(n < exact, n, np.minimum(large, half - 1))
 
 
+class _Graph:
+    """The nodes and weights of an ONNX graph as it is written: each helper adds nodes and
+    returns the name of its output. Written by hand, not exported from PyTorch, so that
+    neither torch nor transformers is needed at run time."""
+
+    def __init__(self, weights: dict[str, Any], eps: float) -> None:
+        self.weights, self.eps = weights, eps
+        self.initializers: list[Any] = []
+        self.nodes: list[Any] = []
+        self._named: set[str] = set()
+
+    def const(self, name: str, value: Any) -> str:
+        """A constant, added once however many layers ask for it by name."""
+        from onnx import numpy_helper
+
+        if name not in self._named:
+            self._named.add(name)
+            self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def scalar(self, name: str, value: float) -> str:
+        return self.const(name, np.array(value, np.float32))
+
+    def op(self, kind: str, *inputs: str, **attributes: Any) -> str:
+        from onnx import helper
+
+        out = f"{kind.lower()}_{len(self.nodes)}"
+        self.nodes.append(helper.make_node(kind, list(inputs), [out], **attributes))
+        return out
+
+    def weight(self, name: str, transpose: bool = False) -> str:
+        value = self.weights[name].astype(np.float32)
+        return self.const(name, np.ascontiguousarray(value.T) if transpose else value)
+
+    def dense(self, x: str, prefix: str) -> str:
+        return self.op(
+            "Add", self.op("MatMul", x, self.weight(f"{prefix}.weight", transpose=True)), self.weight(f"{prefix}.bias")
+        )
+
+    def norm(self, x: str, prefix: str) -> str:
+        weight, bias = self.weight(f"{prefix}.weight"), self.weight(f"{prefix}.bias")
+        return self.op("LayerNormalization", x, weight, bias, axis=-1, epsilon=self.eps)
+
+
+def _embeddings(g: _Graph, arch: Architecture) -> str:
+    """Word plus position embeddings (plus BERT's token type 0), normalised."""
+    one = g.const("one", np.array(1, np.int64))
+    first = g.const("first_position", np.array(arch.first_position, np.int64))
+    width = g.op("Gather", g.op("Shape", "input_ids"), one, axis=0)
+    positions = g.op("Range", first, g.op("Add", width, first), one)
+    x = g.op(
+        "Add",
+        g.op("Gather", g.weight("embeddings.word_embeddings.weight"), "input_ids"),
+        g.op("Gather", g.weight("embeddings.position_embeddings.weight"), positions),
+    )
+    if arch.token_type:
+        token_type = g.weights["embeddings.token_type_embeddings.weight"][0].astype(np.float32)
+        x = g.op("Add", x, g.const("token_type_0", token_type))
+    return g.norm(x, "embeddings.LayerNorm")
+
+
+def _attention_bias(g: _Graph, arch: Architecture) -> str:
+    """What is added to every attention score: padding keys get a large negative score, so
+    softmax gives them no weight; MPNet adds its relative-position bias."""
+    from onnx import TensorProto
+
+    padding = g.op("Sub", g.scalar("one_f", 1.0), g.op("Cast", "attention_mask", to=TensorProto.FLOAT))
+    bias = g.op("Unsqueeze", g.op("Mul", padding, g.scalar("minus_big", -1e9)), g.const("axes_1_2", np.array([1, 2])))
+    if arch.relative_bias:
+        bias = g.op("Add", bias, g.op("Unsqueeze", "position_bias", g.const("axes_0", np.array([0]))))
+    return bias
+
+
+def _layer(g: _Graph, x: str, i: int, arch: Architecture, bias: str, d: int, h: int) -> str:
+    """Transformer layer `i`: self-attention over `h` heads, then the feed-forward with GELU."""
+    p = f"encoder.layer.{i}"
+    split, merge = g.const("split_heads", np.array([0, 0, h, d // h])), g.const("merge_heads", np.array([0, 0, d]))
+    scale, half, root2 = (
+        g.scalar("scale", 1 / np.sqrt(d // h)),
+        g.scalar("half", 0.5),
+        g.scalar("root2", np.sqrt(2.0)),
+    )
+    query, key, value, output, layer_norm = arch.attention
+    q, k, v = (
+        g.op("Transpose", g.op("Reshape", g.dense(x, f"{p}.{name}"), split), perm=perm)
+        for name, perm in ((query, [0, 2, 1, 3]), (key, [0, 2, 3, 1]), (value, [0, 2, 1, 3]))
+    )
+    attention = g.op("Softmax", g.op("Add", g.op("Mul", g.op("MatMul", q, k), scale), bias), axis=-1)
+    context = g.op("Reshape", g.op("Transpose", g.op("MatMul", attention, v), perm=[0, 2, 1, 3]), merge)
+    x = g.norm(g.op("Add", x, g.dense(context, f"{p}.{output}")), f"{p}.{layer_norm}")
+    inner = g.dense(x, f"{p}.intermediate.dense")
+    erf = g.op("Erf", g.op("Div", inner, root2))
+    gelu = g.op("Mul", g.op("Mul", inner, half), g.op("Add", g.scalar("one_f", 1.0), erf))
+    return g.norm(g.op("Add", x, g.dense(gelu, f"{p}.output.dense")), f"{p}.output.LayerNorm")
+
+
 def bert_graph(weights: dict[str, Any], config: dict[str, Any], arch: Architecture = BERT) -> Any:
     """The encoder (as in transformers' BertModel or MPNetModel) as an ONNX model: token ids
     and attention mask in (and, for MPNet, the relative-position bias (heads, tokens, tokens)),
     `last_hidden_state` out. BERT's token type is always 0 (one sentence)."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    d, h, eps = int(config["hidden_size"]), int(config["num_attention_heads"]), float(config["layer_norm_eps"])
-    initializers: list[Any] = []
-    nodes: list[Any] = []
-
-    def const(name: str, value: Any) -> str:
-        initializers.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(kind: str, *inputs: str, **attributes: Any) -> str:
-        out = f"{kind.lower()}_{len(nodes)}"
-        nodes.append(helper.make_node(kind, list(inputs), [out], **attributes))
-        return out
-
-    def weight(name: str, transpose: bool = False) -> str:
-        value = weights[name].astype(np.float32)
-        return const(name, np.ascontiguousarray(value.T) if transpose else value)
-
-    def dense(x: str, prefix: str) -> str:
-        return op("Add", op("MatMul", x, weight(f"{prefix}.weight", transpose=True)), weight(f"{prefix}.bias"))
-
-    def norm(x: str, prefix: str) -> str:
-        return op("LayerNormalization", x, weight(f"{prefix}.weight"), weight(f"{prefix}.bias"), axis=-1, epsilon=eps)
-
-    def scalar(name: str, value: float) -> str:
-        return const(name, np.array(value, np.float32))
-
-    one = const("one", np.array(1, np.int64))
-    first = const("first_position", np.array(arch.first_position, np.int64))
-    width = op("Gather", op("Shape", "input_ids"), one, axis=0)
-    positions = op("Range", first, op("Add", width, first), one)
-    x = op(
-        "Add",
-        op("Gather", weight("embeddings.word_embeddings.weight"), "input_ids"),
-        op("Gather", weight("embeddings.position_embeddings.weight"), positions),
-    )
-    if arch.token_type:
-        token_type = weights["embeddings.token_type_embeddings.weight"][0].astype(np.float32)
-        x = op("Add", x, const("token_type_0", token_type))
-    x = norm(x, "embeddings.LayerNorm")
-    # Padding keys get a large negative score, so softmax gives them no weight.
-    padding = op("Sub", scalar("one_f", 1.0), op("Cast", "attention_mask", to=TensorProto.FLOAT))
-    bias = op("Unsqueeze", op("Mul", padding, scalar("minus_big", -1e9)), const("axes_1_2", np.array([1, 2])))
-    if arch.relative_bias:
-        bias = op("Add", bias, op("Unsqueeze", "position_bias", const("axes_0", np.array([0]))))
-    split = const("split_heads", np.array([0, 0, h, d // h]))
-    merge = const("merge_heads", np.array([0, 0, d]))
-    scale, half, root2 = scalar("scale", 1 / np.sqrt(d // h)), scalar("half", 0.5), scalar("root2", np.sqrt(2.0))
+    d, h = int(config["hidden_size"]), int(config["num_attention_heads"])
+    g = _Graph(weights, float(config["layer_norm_eps"]))
+    x = _embeddings(g, arch)
+    bias = _attention_bias(g, arch)
     for i in range(int(config["num_hidden_layers"])):
-        p = f"encoder.layer.{i}"
-        query, key, value, output, layer_norm = arch.attention
-        q, k, v = (
-            op("Transpose", op("Reshape", dense(x, f"{p}.{name}"), split), perm=perm)
-            for name, perm in ((query, [0, 2, 1, 3]), (key, [0, 2, 3, 1]), (value, [0, 2, 1, 3]))
-        )
-        attention = op("Softmax", op("Add", op("Mul", op("MatMul", q, k), scale), bias), axis=-1)
-        context = op("Reshape", op("Transpose", op("MatMul", attention, v), perm=[0, 2, 1, 3]), merge)
-        x = norm(op("Add", x, dense(context, f"{p}.{output}")), f"{p}.{layer_norm}")
-        inner = dense(x, f"{p}.intermediate.dense")
-        gelu = op("Mul", op("Mul", inner, half), op("Add", scalar(f"one_{i}", 1.0), op("Erf", op("Div", inner, root2))))
-        x = norm(op("Add", x, dense(gelu, f"{p}.output.dense")), f"{p}.output.LayerNorm")
-    nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"]))
+        x = _layer(g, x, i, arch, bias, d, h)
+    g.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"]))
     inputs = [
         helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "tokens"])
         for n in ("input_ids", "attention_mask")
     ]
     if arch.relative_bias:
         inputs.append(helper.make_tensor_value_info("position_bias", TensorProto.FLOAT, [h, "tokens", "tokens"]))
-    graph = helper.make_graph(
-        nodes,
-        arch.name,
-        inputs,
-        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "tokens", d])],
-        initializers,
-    )
+    output = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "tokens", d])
+    graph = helper.make_graph(g.nodes, arch.name, inputs, [output], g.initializers)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
+# The code that writes a graph; a change to any of it builds the cached graph files anew.
+_GRAPH_CODE = (_Graph, _embeddings, _attention_bias, _layer, bert_graph)
 
 
 def graph_file(folder: Path, config: dict[str, Any], arch: Architecture, expected_sha256: str | None) -> str | bytes:
@@ -278,7 +319,8 @@ def graph_file(folder: Path, config: dict[str, Any], arch: Architecture, expecte
 
     if expected_sha256 is None:
         return build()
-    code = hashlib.sha256(f"{inspect.getsource(bert_graph)}{arch!r}{OPSET}".encode()).hexdigest()[:12]
+    source = "".join(inspect.getsource(part) for part in _GRAPH_CODE)
+    code = hashlib.sha256(f"{source}{arch!r}{OPSET}".encode()).hexdigest()[:12]
     path = folder / f"{arch.name}-{expected_sha256[:12]}-{code}.onnx"
     if path.is_file():
         return str(path)

@@ -39,10 +39,11 @@ from bot.core.settings import PROJECT_ROOT, load_settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import EscalationLink, Incident, StaffRole, Urgency
 from bot.ops.run import prepare_store
-from bot.ops.servers import Servers, isolated_env
+from bot.ops.servers import Servers
 from bot.people.staff import create_user
 from tests.conftest import POSTGRES_URL
 from tests.escalation_rows import insert_waiting
+from tests.support.servers import isolated_env
 
 PASSWORD = "correct horse battery"
 SIZES = (200, 1_000, 10_000)

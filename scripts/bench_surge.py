@@ -45,8 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.core.devsecrets import rasa_token
 from bot.core.settings import PROJECT_ROOT, load_settings
 from bot.ops.run import prepare_store
-from bot.ops.scaled import ScaledAssistant, scale_out_problem
-from bot.ops.servers import Servers, free_port, isolated_env, rasa_quiet_env, wait_for
+from bot.ops.servers import Servers, free_port, rasa_quiet_env, wait_for
+from tests.support.scaled import drop_database, scale_out_problem, throwaway_scaled
+from tests.support.servers import isolated_env
 
 LEVELS = (1, 8, 32, 128)
 TURNS = 8
@@ -264,13 +265,13 @@ def ours_target(var: Path, name: str = "ours", **overrides: str) -> Iterator[Tar
 
 @contextmanager
 def scaled_target(var: Path, replicas: int) -> Iterator[Target]:
-    assistant = ScaledAssistant.for_benchmark(var, replicas=replicas)
+    assistant = throwaway_scaled(var, replicas=replicas)
     try:
         assistant.start()
         yield Target(f"scaled-{replicas}", f"{assistant.url}/webhooks/rest/webhook", assistant.pids())
     finally:
         assistant.stop()
-        assistant.drop_database()
+        drop_database(assistant)
 
 
 # --- report ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def sent_by_code() -> set[str]:
     )
     import yaml
 
-    from bot.conversation.answers import PATTERNED_RESPONSES
+    from bot.conversation.reply import PATTERNED_RESPONSES
 
     domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
     # A form asks for each required slot with utter_ask_<slot>, which no story names.

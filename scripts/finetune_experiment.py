@@ -1,6 +1,7 @@
 """Does fine-tuning the sentence encoder on our examples help on real messages? (`make eval-finetune`)
 
-The production pipeline classifies frozen MiniLM and MPNet embeddings. A common way to do
+The production pipeline classifies frozen MiniLM embeddings (and, for messages it is unsure
+of, MiniLM and MPNet embeddings together). A common way to do
 better is to fine-tune the encoder itself on the labelled examples (as SetFit does). This
 script measures that for MiniLM, the encoder small enough to fine-tune on a 2-core CPU:
 

@@ -1,2 +1,3 @@
-"""What the assistant says: answers from the live state, the services a conversation names,
-fitting replies to the channel, notifications, and the review of past conversations."""
+"""What the assistant says: answers from the live state, the dialogue's own moves (clarifying,
+urgency, one offer), receipts and notices, the services a conversation names, fitting
+replies to the channel, notifications, and the review of past conversations."""

@@ -7,22 +7,18 @@ lives in the domain, the facts come from the store and the knowledge file.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.conversation.notify import NoticeView
+from bot.conversation.reply import Reply
 from bot.core.timefmt import format_when
-from bot.db.models import IncidentStatus, ServiceStatus, Urgency
+from bot.db.models import ServiceStatus
 from bot.incidents.reads import IncidentView, Overview, ServiceState, StateKind, UpdateView
-from bot.knowledge.catalogue import CONNECTIVITY_SERVICES, TOPIC_INTENTS
+from bot.knowledge.catalogue import CONNECTIVITY_SERVICES
 from bot.knowledge.file import Knowledge
-from bot.people.closing import ClosingView
-from bot.people.escalations import Receipt
-from bot.people.queue import Wait
-from common.private import phone_digits
+from common.contact import phone_digits
 
 MARKERS = {
     ServiceStatus.MAJOR_OUTAGE: "🔴",
@@ -31,29 +27,6 @@ MARKERS = {
     ServiceStatus.UNDER_MAINTENANCE: "🔧",
     ServiceStatus.OPERATIONAL: "✅",
 }
-# Responses chosen by pattern rather than named literally: one per affected status, and the
-# three ETA forms under each prefix. Tools that check the domain against the code use this.
-PATTERNED_RESPONSES = frozenset(
-    {f"utter_service_{s.value}" for s in ServiceStatus if s.is_affected}
-    | {f"utter_service_brief_{s.value}" for s in ServiceStatus if s.is_affected}
-    | {
-        f"utter_eta{p}_{k}"
-        for p in ("", "_service", "_incident")
-        for k in ("known", "none", "none_no_next", "none_overdue")
-    }
-)
-# The responses that offer a person; a reply carries at most one (single_offer).
-OFFERS = ("utter_compensation_offer", "utter_offer_escalation", "utter_offer_escalation_restored")
-
-
-@dataclass(frozen=True)
-class Reply:
-    response: str
-    variables: dict[str, str] = field(default_factory=dict)
-    buttons: list[dict[str, str]] = field(default_factory=list)
-    # The official update this reply quotes in full (update_key), so that the conversation
-    # can refer to it next time instead of quoting it again.
-    quotes: str = ""
 
 
 def update_key(update: UpdateView) -> str:
@@ -84,8 +57,7 @@ class Context:
         return self.now or self.overview.as_of
 
     def overdue(self, incident: IncidentView) -> bool:
-        """The promised next update's time has passed without an update (an update replaces it)."""
-        return incident.next_update_at is not None and incident.next_update_at < self.moment
+        return incident.overdue(self.moment)
 
 
 def _bullets(lines: Sequence[str]) -> str:
@@ -312,68 +284,6 @@ def greeting(ctx: Context) -> list[Reply]:
     return [Reply("utter_greet")]
 
 
-REFILE_INTENT = "escalation_service"
-MAX_REFILE_BUTTONS = 4
-
-
-def refile_payload(key: str) -> str:
-    return f'/{REFILE_INTENT}{{"service": "{key}"}}'
-
-
-def escalation_receipt(made: Receipt, knowledge: Knowledge, affected: Sequence[str] = ()) -> list[Reply]:
-    """The reference, what it was filed under (with buttons to move it to another service the
-    outage affects), when staff work, and the honest place and wait."""
-    variables = {"reference": made.reference, "staff_hours": knowledge.staff_hours}
-    if not made.created:
-        replies = [Reply("utter_escalation_existing", variables)]
-    elif made.urgency is Urgency.SAFETY:
-        replies = [Reply("utter_escalation_confirmed_safety", variables)]
-    else:
-        replies = [Reply("utter_escalation_confirmed", variables)]
-    if made.created:
-        names = ", ".join(knowledge.services[k].name for k in made.services if k in knowledge.services)
-        others = [k for k in affected if k not in made.services and k in knowledge.services][:MAX_REFILE_BUTTONS]
-        buttons = [{"title": knowledge.services[k].name, "payload": refile_payload(k)} for k in others]
-        if names:
-            replies.append(Reply("utter_escalation_filed_under", {"services": names}, buttons))
-        elif buttons:
-            replies.append(Reply("utter_escalation_filed_nowhere", buttons=buttons))
-    return [*replies, *wait_replies(made.wait)]
-
-
-def refile_replies(reference: str | None, services: Sequence[str], knowledge: Knowledge) -> list[Reply]:
-    """The answer to "it's about email, not top-ups" after a request was filed."""
-    if reference is None:
-        return [Reply("utter_queue_none")]
-    names = ", ".join(knowledge.services[k].name for k in services if k in knowledge.services)
-    if not names:
-        return [Reply("utter_escalation_refile_which")]
-    return [Reply("utter_escalation_refiled", {"reference": reference, "services": names})]
-
-
-def wait_replies(wait: Wait | None) -> list[Reply]:
-    """Where the customer's request stands: position, and an estimate only when one is honest."""
-    if wait is None:
-        return [Reply("utter_queue_none")]
-    variables = {"position": str(wait.position), "window_hours": str(wait.window_hours)}
-    if wait.urgency is Urgency.SAFETY:
-        return [Reply("utter_queue_safety_first", variables)]
-    if wait.minutes is None:
-        return [Reply("utter_queue_wait_unknown", variables)]
-    return [Reply("utter_queue_wait", variables | {"wait_minutes": str(wait.minutes)})]
-
-
-def closing_replies(notices: Sequence[ClosingView]) -> list[Reply]:
-    """ "It's back": the reference, the service, staff's words, and what to do if it still fails."""
-    return [
-        Reply(
-            "utter_escalation_closed_notice" if n.service_back else "utter_escalation_resolved_notice",
-            {"reference": n.reference, "subject": n.subject, "closing_message": n.message},
-        )
-        for n in notices
-    ]
-
-
 def notify_target(ctx: Context, key: str | None) -> IncidentView | None:
     """The active incident a "tell me when it's fixed" would wait for, or None if there is none."""
     if key is not None:
@@ -398,42 +308,6 @@ def notify_answer(ctx: Context, key: str | None, incident: IncidentView | None, 
             )
         ]
     return [Reply("utter_notify_subscribed", {"subject": subject})]
-
-
-def notice_replies(notices: Sequence[NoticeView], ctx_tz: ZoneInfo, now: datetime) -> list[Reply]:
-    """Messages for subscribers: one per incident update they had not heard about."""
-    replies = []
-    for n in notices:
-        variables = {
-            "subject": n.service_name or f'"{n.incident_title}"',
-            "update_time": format_when(n.posted_at, now, ctx_tz),
-            "update_message": n.message,
-        }
-        kind = "utter_notify_resolved" if n.status is IncidentStatus.RESOLVED else "utter_notify_update"
-        replies.append(Reply(kind, variables))
-    return replies
-
-
-def consecutive_fallbacks(intents: Sequence[str | None]) -> int:
-    """How many of the latest user messages in a row fell below the confidence threshold."""
-    count = 0
-    for intent in reversed(intents):
-        if intent != "nlu_fallback":
-            break
-        count += 1
-    return count
-
-
-def clarify(ranking: Sequence[Mapping[str, Any]], fallbacks_in_a_row: int, titles: Mapping[str, str]) -> list[Reply]:
-    """Offer the two likeliest topics as buttons; on the second miss in a row, offer a person."""
-    if fallbacks_in_a_row >= 2:
-        return [Reply("utter_clarify_failed")]
-    options = [
-        str(item.get("name")) for item in ranking if item.get("name") in TOPIC_INTENTS and item.get("name") in titles
-    ][:2]
-    if not options:
-        return [Reply("utter_clarify_generic")]
-    return [Reply("utter_clarify", buttons=[{"title": titles[i], "payload": f"/{i}"} for i in options])]
 
 
 def stale_note(ctx: Context) -> list[Reply]:
@@ -489,18 +363,3 @@ def still_broken_answer(ctx: Context, key: str) -> list[Reply]:
     restored = state.kind in (StateKind.RESTORED, StateKind.RESOLVED) and state.incident is not None
     said = "utter_still_broken_after_restore" if restored else "utter_still_broken_not_down"
     return [Reply(said, variables), Reply("utter_offer_escalation_restored")]
-
-
-def with_urgency(replies: Sequence[Reply], urgency: Urgency | None, knowledge: Knowledge) -> list[Reply]:
-    """An urgent message is never answered as if it could wait: emergency advice before
-    anything else when safety is at stake, and an offer of a person after the answer."""
-    if urgency is None or urgency is Urgency.NORMAL:
-        return list(replies)
-    before = [Reply("utter_emergency_help", {"emergency": knowledge.emergency})] if urgency is Urgency.SAFETY else []
-    return single_offer([*before, *replies, Reply("utter_offer_escalation")])
-
-
-def single_offer(replies: Sequence[Reply]) -> list[Reply]:
-    """At most one offer of a person per reply: the last one made (the more specific)."""
-    offers = [i for i, r in enumerate(replies) if r.response in OFFERS]
-    return [r for i, r in enumerate(replies) if r.response not in OFFERS or i == offers[-1]]

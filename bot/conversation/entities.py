@@ -1,4 +1,6 @@
-"""Normalise what customers call a service to the canonical service keys."""
+"""Which services a customer means: what they call a service, normalised to the catalogue's
+keys, read from a message's entities, its intent and the conversation's topic. The one place
+that decides it; the actions pass in what Rasa parsed."""
 
 from __future__ import annotations
 
@@ -23,6 +25,28 @@ def normalise_service(value: object) -> str | None:
         return _LOOKUP[text]
     text = text.replace("-", " ")
     return _LOOKUP.get(text)
+
+
+def entity_values(parse_data: Mapping[str, Any], name: str) -> list[Any]:
+    """The values of entity `name` in a parsed message, in the order they stand in the text."""
+    entities = parse_data.get("entities") or []
+    found = [e for e in entities if isinstance(e, Mapping) and e.get("entity") == name]
+    return [e.get("value") for e in sorted(found, key=_start)]
+
+
+def _start(entity: Mapping[str, Any]) -> int:
+    start = entity.get("start")
+    return start if isinstance(start, int) else 0
+
+
+def named_services(parse_data: Mapping[str, Any]) -> list[str]:
+    """The known services a parsed message names, in the order named, each once."""
+    return list(dict.fromkeys(k for k in map(normalise_service, entity_values(parse_data, "service")) if k))
+
+
+def service_in_context(parse_data: Mapping[str, Any], topic: object) -> str | None:
+    """The first service a message names, else the conversation's topic (its `service` slot)."""
+    return next(iter(named_services(parse_data)), None) or normalise_service(topic)
 
 
 def services_for(intent: str | None, entity_values: list[object]) -> list[str]:
@@ -54,8 +78,7 @@ def services_in_conversation(events: Iterable[Mapping[str, Any]], need: str | No
             continue
         parse = event.get("parse_data") or {}
         intent = (parse.get("intent") or {}).get("name") if isinstance(parse, Mapping) else None
-        entities = parse.get("entities") or [] if isinstance(parse, Mapping) else []
-        values = [e.get("value") for e in entities if isinstance(e, Mapping) and e.get("entity") == "service"]
+        values = entity_values(parse, "service") if isinstance(parse, Mapping) else []
         said.append(
             (printable(str(event.get("text") or "")), services_for(intent if isinstance(intent, str) else None, values))
         )

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.conversation.answers import OFFERS, Reply
+from bot.conversation.reply import OFFERS, Reply
 
 # Channel -> the longest message it gets; None: short, but not limited to a length.
 SHORT_CHANNELS: dict[str, int | None] = {"twilio": 320, "facebook": None, "telegram": None}

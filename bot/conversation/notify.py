@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,10 +28,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.core.clock import Clock, utcnow
-from bot.core.devsecrets import rasa_token
 from bot.core.errors import LimitError, OutageAssistantError, ValidationError
-from bot.core.logs import configure_logging
-from bot.core.settings import Settings, load_settings
+from bot.core.settings import Settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.locks import one_at_a_time
 from bot.db.models import (
@@ -330,22 +327,3 @@ class Notifier:
             await self.run_once()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.notify_interval)
-
-
-def main() -> int:
-    configure_logging()
-    try:
-        settings = load_settings()
-        notifier = Notifier(
-            settings, make_engine(settings.database_url), RasaApi(settings.rasa_url, rasa_token(settings))
-        )
-    except OutageAssistantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(notifier.run())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,15 +24,14 @@ from bot.db.audit import record
 from bot.db.models import NluLabel
 from bot.knowledge.catalogue import CUSTOMER_INTENTS
 from bot.rasa_api import messages_and_forms_since, user_event_data
-from common.private import mask_private
-from common.text import printable
+from common.contact import mask_private
+from common.text import MAX_CHAT_MESSAGE, printable
 
 # What staff choose for a message that is no request at all (spam, a test, keyboard mash):
 # it leaves the review list and is never exported. Not an intent name, so it cannot clash.
 IGNORE = "(ignore)"
 # Below this, a message is worth a person's look even when it did not fall back.
 REVIEW_CONFIDENCE = 0.6
-MAX_TEXT = 2000
 FALLBACK = "nlu_fallback"
 # During a big outage a week holds a great many messages; the page reads at most this many
 # of the newest, so that it stays quick.
@@ -59,7 +58,7 @@ def clean(message: str) -> str:
     """
     value = mask_private(printable(message), email_as="someone@example.com", phone_as="021 000 0000")
     value = _SPACE.sub(" ", value).strip()
-    return value.replace("[", "(").replace("]", ")").replace("{", "(").replace("}", ")")[:MAX_TEXT]
+    return value.replace("[", "(").replace("]", ")").replace("{", "(").replace("}", ")")[:MAX_CHAT_MESSAGE]
 
 
 def _key(cleaned: str) -> str:

@@ -21,20 +21,29 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 
+# The channels whose users can receive a message they did not ask for; others see notices
+# with their next answer. NOTIFY_PUSH_CHANNELS overrides it.
+PUSH_CHANNELS = ("webchat", "telegram", "facebook", "twilio", "slack", "socketio")
+
+
 @dataclass(frozen=True)
 class Settings:
-    app_env: str
-    var_dir: Path
-    database_url: str
-    timezone: str
-    knowledge_file: Path
-    rasa_auth_token: str
-    rasa_url: str
-    action_port: int
-    rasa_port: int
-    tracker_store_url: str
-    lock_store: str
-    lock_store_host: str
+    """Every setting, each default written here once; `load_settings` reads the environment over them."""
+
+    app_env: str = "development"
+    var_dir: Path = PROJECT_ROOT / "var"
+    # Empty: SQLite files under var_dir (outage.db, tracker.db).
+    database_url: str = ""
+    timezone: str = "Pacific/Auckland"
+    knowledge_file: Path = PROJECT_ROOT / "bot" / "knowledge.yml"
+    rasa_auth_token: str = ""
+    # Empty: Rasa on this machine, on rasa_port.
+    rasa_url: str = ""
+    action_port: int = 5055
+    rasa_port: int = 5005
+    tracker_store_url: str = ""
+    lock_store: str = "in_memory"
+    lock_store_host: str = "localhost"
     web_port: int = 8000
     state_ttl: float = 5.0
     statuspage_url: str | None = None
@@ -42,8 +51,7 @@ class Settings:
     statuspage_poll: float = 30.0
     statuspage_timeout: float = 5.0
     statuspage_webhook_secret: str = ""
-    # Channels whose users can receive a message they did not ask for; others see notices with their next answer.
-    notify_push_channels: frozenset[str] = frozenset({"webchat", "telegram", "facebook", "twilio", "slack", "socketio"})
+    notify_push_channels: frozenset[str] = frozenset(PUSH_CHANNELS)
     notify_interval: float = 5.0
     # Signs the web chat's conversation cookies; in development one is generated under var/.
     chat_secret: str = ""
@@ -73,6 +81,9 @@ class Settings:
         return self.app_env == "development"
 
 
+_DEFAULTS = Settings()
+
+
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
     raw = env.get(name, str(default))
     try:
@@ -99,106 +110,118 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return _whole(env, name, default, 1, 65535, "a port number (1-65535)")
 
 
-def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
-    """Build settings from `environ` (default: os.environ) over an optional `.env` file.
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    if "://" not in value:
+        raise ConfigurationError(f"{name} is not a URL: {value!r}")
+    return value
 
-    Real environment variables win over `.env`, as in twelve-factor apps.
-    """
-    path = dotenv_path if dotenv_path is not None else PROJECT_ROOT / ".env"
-    file_values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
-    env: dict[str, str] = {**file_values, **(os.environ if environ is None else environ)}
 
-    app_env = env.get("APP_ENV", "development")
-    if app_env not in ENVIRONMENTS:
-        raise ConfigurationError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
+def _secret(env: Mapping[str, str], name: str, required_in: tuple[str, ...], app_env: str) -> str:
+    """A secret, refused when it is a placeholder (or missing) in one of the `required_in` environments."""
+    value = env.get(name, "")
+    if app_env in required_in and value.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ConfigurationError(
+            f"{name} is missing or a placeholder; set a long random value "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return value
 
-    var_dir = Path(env.get("VAR_DIR", str(PROJECT_ROOT / "var")))
-    database_url = env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'outage.db'}"
-    if "://" not in database_url:
-        raise ConfigurationError(f"DATABASE_URL is not a URL: {database_url!r}")
 
-    timezone = env.get("TIMEZONE", "Pacific/Auckland")
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, default)
+    if value not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    timezone = env.get("TIMEZONE", _DEFAULTS.timezone)
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigurationError(f"TIMEZONE is not a known time zone: {timezone!r}") from None
+    return timezone
 
-    knowledge_file = Path(env.get("KNOWLEDGE_FILE", str(PROJECT_ROOT / "bot" / "knowledge.yml")))
 
-    token = env.get("RASA_AUTH_TOKEN", "")
-    if app_env != "development" and token.strip().lower() in PLACEHOLDER_SECRETS:
-        raise ConfigurationError(
-            "RASA_AUTH_TOKEN is missing or a placeholder; set a long random value "
-            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
-        )
+def _statuspage_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("STATUSPAGE_URL", "").strip().rstrip("/") or None
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"STATUSPAGE_URL must be an http(s) URL, got {url!r}")
+    return url
 
-    tracker_store_url = env.get("TRACKER_STORE_URL") or f"sqlite:///{var_dir / 'tracker.db'}"
-    if "://" not in tracker_store_url:
-        raise ConfigurationError(f"TRACKER_STORE_URL is not a URL: {tracker_store_url!r}")
-    lock_store = env.get("LOCK_STORE", "in_memory")
-    if lock_store not in ("in_memory", "redis"):
-        raise ConfigurationError(f"LOCK_STORE must be in_memory or redis, got {lock_store!r}")
 
-    statuspage_url = env.get("STATUSPAGE_URL", "").strip().rstrip("/") or None
-    if statuspage_url and not statuspage_url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"STATUSPAGE_URL must be an http(s) URL, got {statuspage_url!r}")
-    webhook_secret = env.get("STATUSPAGE_WEBHOOK_SECRET", "")
-    if app_env != "development" and webhook_secret and webhook_secret.strip().lower() in PLACEHOLDER_SECRETS:
-        raise ConfigurationError("STATUSPAGE_WEBHOOK_SECRET is a placeholder; set a long random value")
+def _webhook_secret(env: Mapping[str, str], app_env: str) -> str:
+    """Optional: empty turns the webhook off; set, it must not be a placeholder outside development."""
+    if not env.get("STATUSPAGE_WEBHOOK_SECRET", ""):
+        return ""
+    return _secret(env, "STATUSPAGE_WEBHOOK_SECRET", ("test", "production"), app_env)
 
-    chat_secret = env.get("CHAT_SECRET", "")
-    if app_env == "production" and chat_secret.strip().lower() in PLACEHOLDER_SECRETS:
-        raise ConfigurationError("CHAT_SECRET is missing or a placeholder; set a long random value")
 
-    action_server_token = env.get("ACTION_SERVER_TOKEN", "")
-    if app_env == "production" and action_server_token.strip().lower() in PLACEHOLDER_SECRETS:
-        raise ConfigurationError("ACTION_SERVER_TOKEN is missing or a placeholder; set a long random value")
-
+def _redis_url(env: Mapping[str, str]) -> str | None:
     redis_url = env.get("REDIS_URL", "").strip() or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigurationError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
+    return redis_url
 
-    trusted_proxies = tuple(p.strip() for p in env.get("TRUSTED_PROXIES", "").split(",") if p.strip())
-    for proxy in trusted_proxies:
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    proxies = tuple(p.strip() for p in env.get("TRUSTED_PROXIES", "").split(",") if p.strip())
+    for proxy in proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             raise ConfigurationError(
                 f"TRUSTED_PROXIES must list IP addresses or networks (e.g. 10.0.0.5,10.1.0.0/16), got {proxy!r}"
             ) from None
+    return proxies
 
+
+def _environment(environ: Mapping[str, str] | None, dotenv_path: Path | None) -> dict[str, str]:
+    """`environ` (default: os.environ) over an optional `.env` file: real variables win, as in
+    twelve-factor apps."""
+    path = dotenv_path if dotenv_path is not None else PROJECT_ROOT / ".env"
+    file_values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+    return {**file_values, **(os.environ if environ is None else environ)}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
+    """Build settings from `environ` (default: os.environ) over an optional `.env` file."""
+    env = _environment(environ, dotenv_path)
+    d = _DEFAULTS
+    app_env = _choice(env, "APP_ENV", d.app_env, ENVIRONMENTS)
+    var_dir = Path(env.get("VAR_DIR", str(d.var_dir)))
+    rasa_port = _port(env, "RASA_PORT", d.rasa_port)
+    push = env.get("NOTIFY_PUSH_CHANNELS", ",".join(PUSH_CHANNELS))
+    window_minutes = _whole(env, "RESTORE_REPORT_WINDOW_MINUTES", round(d.restore_report_window / 60), 1, 7 * 24 * 60)
     return Settings(
         app_env=app_env,
         var_dir=var_dir,
-        database_url=database_url,
-        timezone=timezone,
-        knowledge_file=knowledge_file,
-        rasa_auth_token=token,
-        rasa_url=(env.get("RASA_URL") or f"http://127.0.0.1:{_port(env, 'RASA_PORT', 5005)}").rstrip("/"),
-        action_port=_port(env, "ACTION_PORT", 5055),
-        rasa_port=_port(env, "RASA_PORT", 5005),
-        tracker_store_url=tracker_store_url,
-        lock_store=lock_store,
-        lock_store_host=env.get("LOCK_STORE_HOST", "localhost"),
-        web_port=_port(env, "WEB_PORT", 8000),
-        state_ttl=_seconds(env, "STATE_TTL_SECONDS", 5.0, 0.0, 300.0),
-        statuspage_url=statuspage_url,
-        statuspage_map=Path(env.get("STATUSPAGE_MAP", str(PROJECT_ROOT / "bot" / "statuspage_map.yml"))),
-        statuspage_poll=_seconds(env, "STATUSPAGE_POLL_SECONDS", 30.0, 1.0, 3600.0),
-        statuspage_timeout=_seconds(env, "STATUSPAGE_TIMEOUT_SECONDS", 5.0, 0.1, 60.0),
-        statuspage_webhook_secret=webhook_secret,
-        notify_push_channels=frozenset(
-            c.strip()
-            for c in env.get("NOTIFY_PUSH_CHANNELS", "webchat,telegram,facebook,twilio,slack,socketio").split(",")
-            if c.strip()
-        ),
-        notify_interval=_seconds(env, "NOTIFY_INTERVAL_SECONDS", 5.0, 0.2, 3600.0),
-        chat_secret=chat_secret,
-        action_server_token=action_server_token,
-        redis_url=redis_url,
-        restore_report_limit=_whole(env, "RESTORE_REPORT_LIMIT", 5, 0, 1_000_000),
-        restore_report_window=60.0 * _whole(env, "RESTORE_REPORT_WINDOW_MINUTES", 60, 1, 7 * 24 * 60),
-        trusted_proxies=trusted_proxies,
-        escalation_client_limit=_whole(env, "ESCALATION_CLIENT_LIMIT", 5, 1, 1_000_000),
-        escalation_contact_limit=_whole(env, "ESCALATION_CONTACT_LIMIT", 3, 1, 1_000_000),
+        database_url=_url(env, "DATABASE_URL", d.database_url or f"sqlite:///{var_dir / 'outage.db'}"),
+        timezone=_timezone(env),
+        knowledge_file=Path(env.get("KNOWLEDGE_FILE", str(d.knowledge_file))),
+        rasa_auth_token=_secret(env, "RASA_AUTH_TOKEN", ("test", "production"), app_env),
+        rasa_url=(env.get("RASA_URL") or d.rasa_url or f"http://127.0.0.1:{rasa_port}").rstrip("/"),
+        action_port=_port(env, "ACTION_PORT", d.action_port),
+        rasa_port=rasa_port,
+        tracker_store_url=_url(env, "TRACKER_STORE_URL", d.tracker_store_url or f"sqlite:///{var_dir / 'tracker.db'}"),
+        lock_store=_choice(env, "LOCK_STORE", d.lock_store, ("in_memory", "redis")),
+        lock_store_host=env.get("LOCK_STORE_HOST", d.lock_store_host),
+        web_port=_port(env, "WEB_PORT", d.web_port),
+        state_ttl=_seconds(env, "STATE_TTL_SECONDS", d.state_ttl, 0.0, 300.0),
+        statuspage_url=_statuspage_url(env),
+        statuspage_map=Path(env.get("STATUSPAGE_MAP", str(d.statuspage_map))),
+        statuspage_poll=_seconds(env, "STATUSPAGE_POLL_SECONDS", d.statuspage_poll, 1.0, 3600.0),
+        statuspage_timeout=_seconds(env, "STATUSPAGE_TIMEOUT_SECONDS", d.statuspage_timeout, 0.1, 60.0),
+        statuspage_webhook_secret=_webhook_secret(env, app_env),
+        notify_push_channels=frozenset(c.strip() for c in push.split(",") if c.strip()),
+        notify_interval=_seconds(env, "NOTIFY_INTERVAL_SECONDS", d.notify_interval, 0.2, 3600.0),
+        chat_secret=_secret(env, "CHAT_SECRET", ("production",), app_env),
+        action_server_token=_secret(env, "ACTION_SERVER_TOKEN", ("production",), app_env),
+        redis_url=_redis_url(env),
+        restore_report_limit=_whole(env, "RESTORE_REPORT_LIMIT", d.restore_report_limit, 0, 1_000_000),
+        restore_report_window=60.0 * window_minutes,
+        escalation_client_limit=_whole(env, "ESCALATION_CLIENT_LIMIT", d.escalation_client_limit, 1, 1_000_000),
+        escalation_contact_limit=_whole(env, "ESCALATION_CONTACT_LIMIT", d.escalation_contact_limit, 1, 1_000_000),
+        trusted_proxies=_trusted_proxies(env),
     )

@@ -31,6 +31,11 @@ class UpdateView:
     message: str
 
 
+def update_overdue(next_update_at: datetime | None, now: datetime) -> bool:
+    """The promised next update's time has passed without an update (an update replaces the promise)."""
+    return next_update_at is not None and next_update_at < now
+
+
 @dataclass(frozen=True)
 class IncidentView:
     id: int
@@ -53,6 +58,9 @@ class IncidentView:
     @property
     def is_major(self) -> bool:
         return self.impact in (Impact.MAJOR, Impact.CRITICAL)
+
+    def overdue(self, now: datetime) -> bool:
+        return update_overdue(self.next_update_at, now)
 
 
 @dataclass(frozen=True)

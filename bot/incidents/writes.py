@@ -17,7 +17,7 @@ from bot.knowledge.file import Knowledge
 from common.text import printable
 
 MAX_TITLE = 200
-MAX_MESSAGE = 5000
+MAX_UPDATE = 5000  # an update's message, and a stated cause
 # Operators' clocks and ours differ a little; an ETA this close to now is not "in the past".
 CLOCK_SKEW = timedelta(minutes=2)
 
@@ -86,7 +86,7 @@ def create_incident(
     actor: str,
 ) -> Incident:
     title = _check_text("title", title, MAX_TITLE)
-    message = _check_text("message", message, MAX_MESSAGE)
+    message = _check_text("message", message, MAX_UPDATE)
     if status is IncidentStatus.RESOLVED:
         raise ValidationError("a new incident cannot start resolved")
     started = started_at or now
@@ -106,7 +106,7 @@ def create_incident(
         eta=eta,
         next_update_at=next_update_at,
         public_message=message,
-        cause=_check_text("cause", cause, MAX_MESSAGE) if cause else None,
+        cause=_check_text("cause", cause, MAX_UPDATE) if cause else None,
         source=source,
         external_id=external_id,
     )
@@ -152,7 +152,7 @@ def edit_incident(
     if impact is not None:
         incident.impact = Impact(impact)
     if cause is not None:
-        incident.cause = _check_text("cause", cause, MAX_MESSAGE, required=False) or None
+        incident.cause = _check_text("cause", cause, MAX_UPDATE, required=False) or None
     incident.updated_at = max(incident.updated_at, now)
     changed: dict[str, Any] = {"title": title, "impact": Impact(impact).value if impact else None, "cause": cause}
     detail = {k: v for k, v in changed.items() if v is not None}
@@ -193,7 +193,7 @@ def post_update(
     incident = get_incident(session, incident_id)
     if incident.status is IncidentStatus.RESOLVED:
         raise ValidationError("the incident is resolved; open a new one instead")
-    message = _check_text("message", message, MAX_MESSAGE)
+    message = _check_text("message", message, MAX_UPDATE)
     keys = list(dict.fromkeys(service_keys))
     _known_services(session, keys)
     posted = posted_at or now
@@ -249,7 +249,7 @@ def resolve_incident(
     incident = get_incident(session, incident_id)
     if incident.status is IncidentStatus.RESOLVED:
         raise ValidationError("the incident is already resolved")
-    message = _check_text("message", message, MAX_MESSAGE)
+    message = _check_text("message", message, MAX_UPDATE)
     resolved = resolved_at or now
     _check_aware("resolved_at", resolved)
     if resolved < incident.started_at:

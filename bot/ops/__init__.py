@@ -1,1 +1,3 @@
-"""Processes and tools: the launcher and its supervisor, the action server, the command line, the terminal chat."""
+"""Every process's entry module (action_server, web, notifier, statuspage_sync, status_page), and
+the tools that start them: the launcher and its supervisor, the scaled-out launcher, the
+command line, the terminal chat."""

@@ -1,7 +1,7 @@
 """Rasa's own scale-out on one machine: several Rasa and action servers behind HAProxy.
 
-`make run-scaled` (`python -m bot.ops.scaled`), `make bench` and the end-to-end tests start it
-the same way:
+`make run-scaled` (`python -m bot.ops.scaled`) starts it; `make bench` and the end-to-end tests
+start the same thing on a throwaway database (tests/support/scaled.py):
 
 - N replicas, each a Rasa server with its own action server (a replica calls only its own,
   so an action call never crosses machines when replicas are spread out);
@@ -23,8 +23,7 @@ import shutil
 import socket
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,17 +72,6 @@ def postgres_problem(url: str) -> str | None:
         engine.dispose()
 
 
-def scale_out_problem(
-    server_url: str | None = None, redis_host: str | None = None, environ: Mapping[str, str] | None = None
-) -> str | None:
-    """Why the scaled-out setup cannot start on this machine, or None."""
-    env = os.environ if environ is None else environ
-    if haproxy_bin() is None:
-        return "HAProxy is not installed (make run-scaled installs Debian's haproxy when run as root)"
-    server, redis = test_servers(env)
-    return postgres_problem(server_url or server) or redis_problem(redis_host or redis)
-
-
 def haproxy_config(front_port: int, backends: list[int], template: Path = HAPROXY_TEMPLATE) -> str:
     """deploy/haproxy.cfg with this machine's ports: the front on `front_port`, a server per replica."""
     servers = "".join(f"    server rasa{i} 127.0.0.1:{port} check\n" for i, port in enumerate(backends, 1))
@@ -93,15 +81,6 @@ def haproxy_config(front_port: int, backends: list[int], template: Path = HAPROX
     if not marker:
         raise ConfigurationError(f"{template} has no '    # replicas' line to put the servers after")
     return f"{head}{marker}{servers}"
-
-
-def test_servers(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """The PostgreSQL URL and Redis host the tests and the benchmark use (TEST_POSTGRES_URL,
-    TEST_REDIS_HOST; both on 127.0.0.1 by default)."""
-    env = os.environ if environ is None else environ
-    return env.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"), env.get(
-        "TEST_REDIS_HOST", DEFAULT_REDIS_HOST
-    )
 
 
 @contextmanager
@@ -124,11 +103,6 @@ def ensure_database(url: str) -> None:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
 
 
-def drop_database(url: str) -> None:
-    with on_server(url) as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-
-
 @dataclass
 class ScaledAssistant:
     """N replicas (Rasa + action server) behind HAProxy, on PostgreSQL and Redis."""
@@ -140,28 +114,7 @@ class ScaledAssistant:
     front: Servers | None = None
     members: list[Servers] = field(default_factory=list)
     haproxy: subprocess.Popen[bytes] | None = None
-    created_database: str | None = None
     token: str = ""
-
-    @classmethod
-    def for_benchmark(cls, var: Path, replicas: int = 2, **overrides: str) -> ScaledAssistant:
-        """A throwaway setup: a new database on TEST_POSTGRES_URL's server, dropped by drop_database()."""
-        from bot.ops.servers import isolated_env
-
-        server, redis = test_servers()
-        name = f"outage_scaled_{uuid.uuid4().hex[:10]}"
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
-        env = isolated_env(
-            var,
-            DATABASE_URL=url,
-            TRACKER_STORE_URL=url,
-            LOCK_STORE="redis",
-            LOCK_STORE_HOST=redis,
-            REDIS_URL=f"redis://{redis}:6379/0",
-            STATE_TTL_SECONDS="5",
-            **overrides,
-        )
-        return cls(env=env, var=var, replicas=replicas, created_database=url)
 
     @property
     def front_port(self) -> int:
@@ -225,10 +178,6 @@ class ScaledAssistant:
             self.haproxy.wait(timeout=30)
         for member in self.members:
             member.stop_all()
-
-    def drop_database(self) -> None:
-        if self.created_database:
-            drop_database(self.created_database)
 
 
 def main() -> int:

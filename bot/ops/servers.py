@@ -1,13 +1,13 @@
-"""Start and stop the action server and Rasa as child processes.
+"""Start and stop the assistant's server processes as children: the action server, Rasa, the
+web app, the notifier and the local status page, each through its entry module in bot/ops.
 
-Shared by `make run` (bot.ops.run), the end-to-end tests and the reply benchmark, so that all
-three start the assistant the same way.
+Shared by `make run` (bot.ops.run), `make run-scaled` (bot.ops.scaled), the end-to-end tests
+and the benchmarks (through tests/support), so that all of them start the assistant the same way.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -45,33 +45,6 @@ def keep_private(var: Path) -> None:
     for path in var.rglob("*"):
         if not path.is_symlink():
             path.chmod(0o700 if path.is_dir() else 0o600)
-
-
-def isolated_env(var: Path, **overrides: str) -> dict[str, str]:
-    """An environment for one throwaway assistant: its own files, ports and token under `var`."""
-    return {
-        **os.environ,
-        "APP_ENV": "test",
-        "VAR_DIR": str(var),
-        "DATABASE_URL": f"sqlite:///{var / 'outage.db'}",
-        "TRACKER_STORE_URL": f"sqlite:///{var / 'tracker.db'}",
-        # Explicit, so that a developer's .env cannot point a throwaway assistant at shared servers.
-        "LOCK_STORE": "in_memory",
-        "KNOWLEDGE_FILE": str(PROJECT_ROOT / "bot" / "knowledge.yml"),
-        "TIMEZONE": "Pacific/Auckland",
-        "RASA_AUTH_TOKEN": "test-" + secrets.token_hex(16),
-        "ACTION_PORT": str(free_port()),
-        "RASA_PORT": str(free_port()),
-        "WEB_PORT": str(free_port()),
-        # Tests change the store and ask at once; the cache has tests of its own.
-        "STATE_TTL_SECONDS": "0",
-        "STATUSPAGE_URL": "",
-        "STATUSPAGE_WEBHOOK_SECRET": "",
-        # No social channel unless a test configures one.
-        **{var: "" for required, optional in SOCIAL.values() for var in (*required.values(), *optional.values())},
-        "PYTHONUNBUFFERED": "1",
-        **overrides,
-    }
 
 
 # What bot/endpoints.yml's lock store type is for each LOCK_STORE: Rasa's own Redis lock store
@@ -196,7 +169,7 @@ def wait_for(
 
 @dataclass
 class Servers:
-    """The two server processes of one assistant. `logs=None` lets them write to this terminal."""
+    """The server processes of one assistant. `logs=None` lets them write to this terminal."""
 
     settings: Settings
     env: dict[str, str]
@@ -258,19 +231,19 @@ class Servers:
 
     def start_web(self, timeout: float = 60) -> None:
         """The admin API, webhooks and health (and the status-page sync, if one is configured)."""
-        proc = self._spawn("web", [sys.executable, "-m", "bot.web"], self.env)
+        proc = self._spawn("web", [sys.executable, "-m", "bot.ops.web"], self.env)
         wait_for(f"{self.web_url}/openapi.json", timeout, [proc])
 
     def start_notifier(self) -> None:
         """The notify-me outbox worker; it has no port, so "started" means "still running"."""
-        proc = self._spawn("notifier", [sys.executable, "-m", "bot.conversation.notify"], self.env)
+        proc = self._spawn("notifier", [sys.executable, "-m", "bot.ops.notifier"], self.env)
         time.sleep(0.5)
         if proc.poll() is not None:
             raise OutageAssistantError(f"the notifier exited with code {proc.returncode} at start-up")
 
     def start_status_page(self, folder: Path, port: int, timeout: float = 30, demo: bool = False) -> str:
         """The local Statuspage-format page serving `folder`; returns its base URL."""
-        cmd = [sys.executable, "-m", "bot.incidents.statuspage.localpage", "--dir", str(folder), "--port", str(port)]
+        cmd = [sys.executable, "-m", "bot.ops.status_page", "--dir", str(folder), "--port", str(port)]
         proc = self._spawn("statuspage", [*cmd, "--demo"] if demo else cmd, self.env)
         wait_for(f"http://127.0.0.1:{port}/health", timeout, [proc])
         return f"http://127.0.0.1:{port}"
@@ -293,10 +266,3 @@ class Servers:
 
     def running(self) -> bool:
         return all(p.poll() is None for p in self.procs.values())
-
-    def post(self, sender: str, message: Any, client: httpx.Client | None = None) -> httpx.Response:
-        payload = {"sender": sender, "message": message}
-        url = f"{self.rasa_url}/webhooks/rest/webhook"
-        if client is not None:
-            return client.post(url, json=payload)
-        return httpx.post(url, json=payload, timeout=60)

@@ -25,9 +25,8 @@ from bot.core.errors import NotFoundError, ValidationError
 from bot.db.audit import record
 from bot.db.models import ClosingNotice, Escalation, EscalationLink, EscalationNote, EscalationStatus, Incident, Service
 from bot.people.queue import is_active
-from common.text import printable
+from common.text import MAX_CHAT_MESSAGE, printable
 
-MAX_MESSAGE = 2000
 CHUNK = 200  # escalations per transaction: the store is never held for long
 # WhatsApp lets a business send free text only within 24 hours of the customer's last message;
 # outside it only pre-approved templates. We hold the notice and show it when they next write.
@@ -46,8 +45,8 @@ def check_message(text: object) -> str:
     value = printable(text) if isinstance(text, str) else ""
     if not value:
         raise ValidationError("the message to customers needs some text")
-    if len(value) > MAX_MESSAGE:
-        raise ValidationError(f"the message to customers is limited to {MAX_MESSAGE} characters")
+    if len(value) > MAX_CHAT_MESSAGE:
+        raise ValidationError(f"the message to customers is limited to {MAX_CHAT_MESSAGE} characters")
     return value
 
 

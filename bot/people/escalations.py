@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,37 +28,23 @@ from bot.db.models import (
 from bot.incidents.reads import Overview
 from bot.people.queue import Wait, estimate_wait, is_active
 from bot.people.staff import console_actor
-from common.private import normalise_text, phone_digits
-from common.text import printable
+from common.contact import contact_of
+from common.text import MAX_CHAT_MESSAGE, printable
 
-MAX_NEED = 2000
 MAX_NOTE = 5000
-
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}$")
 
 
 def normalise_contact(text: object) -> str:
-    """A phone number (7-15 digits, optional +) or an e-mail address, normalised; else ValidationError.
+    """A phone number or an e-mail address in its stored form (`common.contact`); else ValidationError.
 
-    Normalised first (`common.private`): a number typed with a right-to-left override or in
-    Arabic-Indic digits is stored as the ASCII digits it reads as, in that order."""
+    A number typed with a right-to-left override or in Arabic-Indic digits is stored as the
+    ASCII digits it reads as, in that order."""
     if not isinstance(text, str):
         raise ValidationError("a contact must be text")
-    value = normalise_text(text).strip()
-    if _EMAIL.match(value) and len(value) <= 254:
-        return value.lower()
-    digits = phone_digits(value)
-    if digits is not None:
-        return digits
-    raise ValidationError("that doesn't look like a phone number or an e-mail address")
-
-
-def mask_contact(contact: str) -> str:
-    """For logs: enough to tell two contacts apart, not enough to use one."""
-    if "@" in contact:
-        name, _, domain = contact.partition("@")
-        return f"{name[:1]}***@{domain}"
-    return f"{contact[:3]}***{contact[-2:]}" if len(contact) > 5 else "***"
+    contact = contact_of(text)
+    if contact is None:
+        raise ValidationError("that doesn't look like a phone number or an e-mail address")
+    return contact
 
 
 def check_need(text: object) -> str:
@@ -68,7 +53,7 @@ def check_need(text: object) -> str:
     value = printable(text)
     if len(value) < 3:
         raise ValidationError("please say a little more about what you need")
-    return value[:MAX_NEED]
+    return value[:MAX_CHAT_MESSAGE]
 
 
 def open_escalation(session: Session, conversation_id: str) -> Escalation | None:
@@ -185,7 +170,7 @@ def snapshot_of(events: Iterable[dict[str, Any]], overview: Overview | None) -> 
             transcript.append(
                 {
                     "who": "customer",
-                    "text": str(event.get("text") or "")[:MAX_NEED],
+                    "text": str(event.get("text") or "")[:MAX_CHAT_MESSAGE],
                     "at": event.get("timestamp"),
                     "intent": (parse.get("intent") or {}).get("name"),
                     "entities": [
@@ -197,7 +182,11 @@ def snapshot_of(events: Iterable[dict[str, Any]], overview: Overview | None) -> 
             )
         elif kind == "bot":
             transcript.append(
-                {"who": "assistant", "text": str(event.get("text") or "")[:MAX_NEED], "at": event.get("timestamp")}
+                {
+                    "who": "assistant",
+                    "text": str(event.get("text") or "")[:MAX_CHAT_MESSAGE],
+                    "at": event.get("timestamp"),
+                }
             )
     incidents = []
     if overview is not None:

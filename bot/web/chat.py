@@ -42,13 +42,12 @@ from bot.incidents.reads import read_overview
 from bot.rasa_api import conversation_chat_events, newest_event_id, previous_bot_event
 from bot.web.chatfeed import ChatFeed, Message, reply, to_messages
 from bot.web.deps import Context, WebContext
-from common.text import conversation_id_problem, printable
+from common.text import MAX_CHAT_MESSAGE, conversation_id_problem, printable
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "oa_chat"
 CHANNEL = "webchat"
-MAX_MESSAGE = 2000  # characters
 PAGE = 50  # messages per page of history
 MAX_TABS_PER_CONVERSATION = 10  # open streams; more are refused, and the page polls instead
 KEEPALIVE = 20.0  # seconds between comments on an idle stream, well inside proxies' idle timeouts
@@ -145,8 +144,8 @@ async def send(request: Request, ctx: Context, chat: Gate, payload: Annotated[An
     message = payload.get("message") if isinstance(payload, dict) else None
     if not isinstance(message, str):
         return JSONResponse({"detail": 'send {"message": "..."}'}, 400)
-    if len(message) > MAX_MESSAGE:
-        return JSONResponse({"detail": f"Messages are limited to {MAX_MESSAGE} characters."}, 413)
+    if len(message) > MAX_CHAT_MESSAGE:
+        return JSONResponse({"detail": f"Messages are limited to {MAX_CHAT_MESSAGE} characters."}, 413)
     try:
         client = {METADATA_KEY: client_key(address, chat.key)}
         replies = await ctx.rasa.send_message(conversation_id, printable(message), CHANNEL, client)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import Engine
 
 from actions.compensation import ActionCompensation
 from actions.contact import ActionNotifyMe
@@ -15,9 +17,10 @@ from actions.greeting import ActionGreet
 from actions.overview import ActionEta, ActionOutageOverview
 from actions.security import ActionSecurity
 from actions.service_status import ActionServiceStatus
-from bot.conversation.answers import PATTERNED_RESPONSES
 from bot.conversation.backend import Backend
+from bot.conversation.reply import PATTERNED_RESPONSES
 from bot.core.errors import IncidentSourceError
+from bot.core.settings import PROJECT_ROOT
 from bot.db.engine import make_engine
 from tests.actions.conftest import TrackerFactory
 
@@ -162,13 +165,30 @@ async def test_garbage_entities_do_not_break_actions(
     assert sent(d) == ["utter_connectivity_ok"]
 
 
-def test_every_response_the_actions_use_exists_in_the_domain(domain: dict[str, Any], engine: Engine) -> None:
-    import re
-    from pathlib import Path
+# Every package whose code names a response to send.
+RESPONDING = ("actions", "bot", "rasa_plugins")
 
-    files = [*Path("bot").glob("*.py"), *Path("actions").glob("*.py")]
-    source = "\n".join(p.read_text(encoding="utf-8") for p in files)
-    used = set(re.findall(r'"(utter_[a-z_]+)"', source))
-    used |= PATTERNED_RESPONSES
-    used = {u for u in used if not any(o.startswith(u + "_") for o in used)}  # drop prefixes like "utter_eta"
+
+def responses_named(roots: Iterable[Path]) -> set[str]:
+    """Every response the code under `roots` can send: each literal "utter_..." in any module,
+    at any depth, and those chosen by pattern. A literal that only opens a pattern (the
+    "utter_eta" of "utter_eta_known") is not a response of its own."""
+    source = "\n".join(p.read_text(encoding="utf-8") for root in roots for p in sorted(root.rglob("*.py")))
+    literal = set(re.findall(r'"(utter_[a-z_]+)"', source))
+    prefixes = {u for u in literal if any(p.startswith(u + "_") for p in PATTERNED_RESPONSES)}
+    return (literal - prefixes) | PATTERNED_RESPONSES
+
+
+def test_every_response_the_code_sends_exists_in_the_domain(domain: dict[str, Any]) -> None:
+    used = responses_named(PROJECT_ROOT / root for root in RESPONDING)
+    assert len(used) > 60  # every module was read, nested packages included
+    assert {"utter_escalation_confirmed", "utter_queue_wait", "utter_staff_reply", "utter_internal_error"} <= used
     assert used - set(domain["responses"]) == set()
+
+
+def test_the_domain_check_fails_on_a_response_the_domain_lacks(tmp_path: Path, domain: dict[str, Any]) -> None:
+    """A response sent from a nested module, and missing from the domain, is caught."""
+    nested = tmp_path / "bot" / "deep" / "er"
+    nested.mkdir(parents=True)
+    (nested / "speaks.py").write_text('REPLY = "utter_nobody_wrote_this"\n', encoding="utf-8")
+    assert "utter_nobody_wrote_this" in responses_named([tmp_path / "bot"]) - set(domain["responses"])

@@ -20,8 +20,9 @@ from bot.db.engine import make_engine, make_session_factory
 from bot.incidents.seed import load_scenario, scenario_path
 from bot.knowledge.file import load_knowledge
 from bot.ops.run import prepare_store
-from bot.ops.servers import Servers, isolated_env
+from bot.ops.servers import Servers
 from bot.rasa_api import RasaAuth
+from tests.support.servers import isolated_env, post
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Assistant:
 
     def say(self, sender: str, message: str) -> str:
         """Send one message; return every reply text joined, buttons as '[title]'."""
-        response = self.servers.post(sender, message)
+        response = post(self.servers, sender, message)
         assert response.status_code == 200, response.text
         parts = []
         for reply in response.json():

@@ -18,10 +18,10 @@ from sqlalchemy.engine import make_url
 
 from bot.db.engine import make_session_factory
 from bot.db.models import Escalation, Subscription
-from bot.ops.servers import isolated_env
 from tests.e2e.conftest import Assistant, phone, start_assistant
 from tests.e2e.faults import sqlite_locked
 from tests.e2e.private_postgres import private_postgres
+from tests.support.servers import isolated_env, post
 
 pytestmark = pytest.mark.e2e
 
@@ -105,7 +105,7 @@ class Load:
         while not self._stop.is_set():
             text = questions[i % len(questions)]
             try:
-                reply: httpx.Response | Exception = self.assistant.servers.post(me, text)
+                reply: httpx.Response | Exception = post(self.assistant.servers, me, text)
             except httpx.HTTPError as exc:
                 reply = exc
             outcome = classify(reply)

@@ -18,12 +18,14 @@ from bot.core.clock import utcnow
 from bot.core.settings import load_settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import StaffRole
-from bot.ops.scaled import ScaledAssistant, redis_problem, scale_out_problem
-from bot.ops.servers import Servers, free_port, isolated_env
+from bot.ops.scaled import ScaledAssistant, redis_problem
+from bot.ops.servers import Servers, free_port
 from bot.people.staff import create_user
 from bot.rasa_api import RasaAuth
 from tests.conftest import POSTGRES_URL
 from tests.e2e.conftest import Assistant, start_assistant
+from tests.support.scaled import drop_database, scale_out_problem, throwaway_scaled
+from tests.support.servers import isolated_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
@@ -91,13 +93,13 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledAssistant
     reason = scale_out_problem()
     if reason:
         pytest.skip(reason)
-    assistant = ScaledAssistant.for_benchmark(tmp_path_factory.mktemp("scaled"), replicas=2)
+    assistant = throwaway_scaled(tmp_path_factory.mktemp("scaled"), replicas=2)
     try:
         assistant.start()
         yield assistant
     finally:
         assistant.stop()
-        assistant.drop_database()
+        drop_database(assistant)
 
 
 def _say(url: str, sender: str, message: str) -> str:

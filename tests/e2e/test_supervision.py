@@ -20,8 +20,8 @@ import pytest
 
 from bot.core.devsecrets import action_token
 from bot.core.settings import PROJECT_ROOT, Settings, load_settings
-from bot.ops.servers import isolated_env
 from bot.rasa_api import RasaAuth
+from tests.support.servers import isolated_env
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,8 @@
 
 UrgencyClassifier: labels come from the examples' metadata, the model survives saving and
 loading, and every parse carries an `urgency` beside an untouched intent. The intent
-classifier's second look (MPNet) runs on unsure messages unless the NLU thread is busy."""
+classifier's second look (MPNet) runs on unsure messages unless the NLU thread is busy.
+ContactEntityExtractor finds phone numbers by common.contact's rule."""
 
 from __future__ import annotations
 
@@ -114,3 +115,26 @@ print("ok")
 
 def test_urgency_is_learnt_from_metadata_and_the_second_look_runs_only_with_time_to_spare(tmp_path: Path) -> None:
     assert run_in_rasa(f"DATA = {DATA!r}\n" + SCRIPT, tmp_path).strip().endswith("ok")
+
+
+EXTRACT = """
+from rasa.shared.nlu.training_data.message import Message
+from rasa_plugins.components import ContactEntityExtractor
+
+texts = ("divert from (09) 123 4567 to 021 555 0199", "my ref is 12345678901234567890", "")
+messages = [Message(data={"text": t}) for t in texts]
+ContactEntityExtractor().process(messages)
+for m in messages:
+    print([(e["entity"], e["value"], e["start"], e["end"], e["extractor"]) for e in m.get("entities", [])])
+"""
+
+
+def test_phone_numbers_are_entities_by_the_one_contact_rule(tmp_path: Path) -> None:
+    """Bracketed area codes count, as common.contact says; a 20-digit reference is no number."""
+    lines = run_in_rasa(EXTRACT, tmp_path).strip().splitlines()
+    assert lines == [
+        "[('phone_number', '(09) 123 4567', 12, 25, 'ContactEntityExtractor'), "
+        "('phone_number', '021 555 0199', 29, 41, 'ContactEntityExtractor')]",
+        "[]",
+        "[]",
+    ]

@@ -167,6 +167,7 @@ def test_queue_and_transcript_escape_customer_text(console: str, engine: Engine)
     assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in page.text
     assert "live from Rasa" in page.text and "intent request_human" in page.text
     assert "0211234567" in page.text  # contact details: logged-in staff only
+    assert 'href="tel:0211234567"' in page.text  # one tap to call the customer back
 
 
 def test_transcript_falls_back_to_the_snapshot_when_rasa_is_down(console: str, engine: Engine, rasa: FakeRasa) -> None:
@@ -180,6 +181,15 @@ def test_forms_without_a_csrf_token_are_refused(console: str, engine: Engine) ->
     eid = escalation_id(engine, "web-1")
     assert client.post(f"/console/escalations/{eid}/note", data={"text": "hi"}).status_code == 403
     assert client.post(f"/console/escalations/{eid}/note", data={"text": "hi", "csrf": "forged"}).status_code == 403
+
+
+def test_a_note_over_the_limit_is_refused_in_words_on_a_page(console: str, engine: Engine) -> None:
+    client = login(console, "agent")
+    eid = escalation_id(engine, "web-1")
+    token = csrf_of(client.get(f"/console/escalations/{eid}").text)
+    refused = client.post(f"/console/escalations/{eid}/note", data={"csrf": token, "text": "x" * 6000})
+    assert refused.status_code == 422
+    assert "a note is limited to 5000 characters" in refused.text and "<h1>" in refused.text
 
 
 def test_agent_works_an_escalation_with_escaped_notes(console: str, engine: Engine) -> None:

@@ -61,32 +61,48 @@ def apply_incident(
     now: datetime,
 ) -> Incident | None:
     """Create or bring up to date the local copy of one status-page incident. Idempotent."""
-    known_services = set(session.scalars(select(Service.key)))
-    local = session.scalars(
-        select(Incident)
-        .where(Incident.external_id == _external(incident.id))
-        .options(selectinload(Incident.impacts), selectinload(Incident.updates))
-    ).first()
+    local = _local_copy(session, incident, now)
     if local is None:
-        if not incident.is_active:
-            return None  # resolved or not started before we ever saw it: nothing to tell customers
-        local = Incident(
-            title=incident.name,
-            status=incident.status,
-            impact=incident.impact,
-            started_at=incident.started_at,
-            updated_at=now,
-            public_message="",
-            source=SOURCE,
-            external_id=_external(incident.id),
-        )
-        session.add(local)
+        return None
     local.title = incident.name
     local.impact = incident.impact
     local.status = incident.status
     # The format has no ETA; a maintenance window's end is the only time the page commits to.
     local.eta = incident.scheduled_until if incident.is_maintenance and incident.is_active else None
     local.next_update_at = None
+    _copy_updates(local, incident, now)
+    _copy_impacts(session, local, statuses, now)
+    session.flush()
+    return local
+
+
+def _local_copy(session: Session, incident: PageIncident, now: datetime) -> Incident | None:
+    """The local incident that mirrors `incident`, new if need be; None for one that was over
+    before we ever saw it, which has nothing to tell customers."""
+    local = session.scalars(
+        select(Incident)
+        .where(Incident.external_id == _external(incident.id))
+        .options(selectinload(Incident.impacts), selectinload(Incident.updates))
+    ).first()
+    if local is not None or not incident.is_active:
+        return local
+    local = Incident(
+        title=incident.name,
+        status=incident.status,
+        impact=incident.impact,
+        started_at=incident.started_at,
+        updated_at=now,
+        public_message="",
+        source=SOURCE,
+        external_id=_external(incident.id),
+    )
+    session.add(local)
+    return local
+
+
+def _copy_updates(local: Incident, incident: PageIncident, now: datetime) -> None:
+    """The page's updates we have not copied yet, the latest as the public message, and when it
+    was resolved."""
     seen = {u.external_id for u in local.updates}
     for update in incident.updates:
         if update.id in seen:
@@ -109,6 +125,11 @@ def apply_incident(
         local.resolved_at = incident.resolved_at or (incident.latest.display_at if incident.latest else now)
     else:
         local.resolved_at = None
+
+
+def _copy_impacts(session: Session, local: Incident, statuses: Mapping[str, ServiceStatus], now: datetime) -> None:
+    """Each known service's state from the page's components; all operational once resolved."""
+    known_services = set(session.scalars(select(Service.key)))
     rows = {row.service_key: row for row in local.impacts}
     for key, status in statuses.items():
         if key not in known_services:
@@ -118,11 +139,9 @@ def apply_incident(
             local.impacts.append(ServiceImpact(service_key=key, status=status, updated_at=now))
         elif row.status is not status:
             row.status, row.updated_at = status, now
-    if incident.status is IncidentStatus.RESOLVED:
+    if local.status is IncidentStatus.RESOLVED:
         for row in local.impacts:
             row.status = ServiceStatus.OPERATIONAL
-    session.flush()
-    return local
 
 
 def _apply_page_components(

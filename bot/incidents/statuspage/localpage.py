@@ -9,12 +9,11 @@ makes every response misbehave, to test the sync's degraded mode:
     timeout    hang for 30 s           500       HTTP 500
     malformed  a body that is not JSON huge      a 5 MB JSON body
 
-    python -m bot.incidents.statuspage.localpage --dir var/statuspage --port 8001 --demo
+    python -m bot.ops.status_page --dir var/statuspage --port 8001 --demo
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
@@ -238,21 +237,3 @@ def demo_state(folder: Path, now: datetime | None = None) -> PageState:
         status="identified",
     )
     return state
-
-
-def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
-    parser = argparse.ArgumentParser(description="Serve a local Statuspage-format status page.")
-    parser.add_argument("--dir", type=Path, required=True)
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--demo", action="store_true", help="write the demo outage if the folder is empty")
-    args = parser.parse_args(argv)
-    args.dir.mkdir(parents=True, exist_ok=True)
-    if args.demo and not (args.dir / FILES["summary"]).exists():
-        demo_state(args.dir).write()
-    uvicorn.run(create_page_app(args.dir), host="127.0.0.1", port=args.port, log_level="warning", ws="none")
-
-
-if __name__ == "__main__":
-    main()

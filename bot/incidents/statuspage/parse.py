@@ -18,14 +18,13 @@ from typing import Any
 
 from bot.core.errors import StatusPageError
 from bot.db.models import Impact, IncidentStatus, ServiceStatus
+from bot.incidents.writes import MAX_TITLE, MAX_UPDATE
 from common.text import printable
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "statuspage"
 PAGE_STATUS_ID = "page-components"  # the local incident that carries component-only outages
-MAX_TITLE = 200
-MAX_UPDATE_CHARS = 5000  # characters of one incident update kept
 # Bytes of one status-page payload (polled or pushed) or API request read; a real page's summary
 # is a few kB.
 MAX_PAYLOAD_BYTES = 1_000_000
@@ -154,7 +153,9 @@ def parse_component(data: object) -> Component | None:
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         logger.warning("skipping a component without an id")
         return None
-    return Component(id=data["id"], name=_text(data.get("name"), 200), status=component_status(data.get("status")))
+    return Component(
+        id=data["id"], name=_text(data.get("name"), MAX_TITLE), status=component_status(data.get("status"))
+    )
 
 
 def parse_incident(data: object, *, maintenance: bool = False) -> PageIncident | None:
@@ -176,7 +177,7 @@ def parse_incident(data: object, *, maintenance: bool = False) -> PageIncident |
             PageUpdate(
                 id=str(raw.get("id") or f"{data['id']}@{shown.isoformat()}"),
                 status=_lookup(INCIDENT_STATUS, raw.get("status"), UNKNOWN_INCIDENT, "update status"),
-                body=_text(raw.get("body"), MAX_UPDATE_CHARS),
+                body=_text(raw.get("body"), MAX_UPDATE),
                 display_at=shown,
                 components=affected,
             )

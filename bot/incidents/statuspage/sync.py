@@ -6,19 +6,16 @@ them, and applies the result in one transaction. A failed poll changes nothing i
 incident tables; it is recorded in `source_health`, which the assistant reads to say that
 its state may be out of date. Failures back off exponentially with jitter.
 
-    python -m bot.incidents.statuspage.sync            # poll forever (STATUSPAGE_URL must be set)
-    python -m bot.incidents.statuspage.sync --once     # one poll, then exit
+The web process runs it as a task when STATUSPAGE_URL is set; `python -m bot.ops.statuspage_sync`
+runs it on its own.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import random
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,9 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.clock import Clock, utcnow
 from bot.core.errors import ConfigurationError, IncidentSourceError, StatusPageError
-from bot.core.logs import configure_logging
-from bot.core.settings import Settings, load_settings
-from bot.db.engine import make_engine, make_session_factory
+from bot.core.settings import Settings
+from bot.db.engine import make_session_factory
 from bot.db.models import SourceHealth
 from bot.incidents.statuspage.apply import apply_snapshot
 from bot.incidents.statuspage.component_map import ComponentMapFile
@@ -215,24 +211,3 @@ class StatusPageSync:
             _, pending = await asyncio.wait(waiters, timeout=self.delay(), return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Keep the incident store in step with a Statuspage page.")
-    parser.add_argument("--once", action="store_true", help="poll once and exit (status 1 if the poll failed)")
-    args = parser.parse_args(argv)
-    configure_logging()
-    settings = load_settings()
-    if not settings.statuspage_url:
-        print("STATUSPAGE_URL is not set; nothing to sync", file=sys.stderr)
-        return 2
-    sync = StatusPageSync(settings, make_engine(settings.database_url))
-    if args.once:
-        return 0 if asyncio.run(sync.poll_once()) else 1
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(sync.run())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

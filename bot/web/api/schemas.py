@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bot.db.models import Impact, Incident, IncidentStatus, ServiceStatus
+from bot.incidents.writes import MAX_TITLE, MAX_UPDATE
+from common.text import MAX_CHAT_MESSAGE
 
 
 class Strict(BaseModel):
@@ -14,21 +16,21 @@ class Strict(BaseModel):
 
 
 class IncidentIn(Strict):
-    title: str = Field(min_length=1, max_length=200)
-    message: str = Field(min_length=1, max_length=5000, description="The first public update")
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    message: str = Field(min_length=1, max_length=MAX_UPDATE, description="The first public update")
     status: IncidentStatus = IncidentStatus.INVESTIGATING
     impact: Impact = Impact.MAJOR
     started_at: AwareDatetime | None = None
-    cause: str | None = Field(default=None, max_length=5000, description="The stated cause, if announced")
+    cause: str | None = Field(default=None, max_length=MAX_UPDATE, description="The stated cause, if announced")
     eta: AwareDatetime | None = None
     next_update_at: AwareDatetime | None = None
     services: dict[str, ServiceStatus] = Field(default_factory=dict, description="service key -> status")
 
 
 class IncidentPatch(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE)
     impact: Impact | None = None
-    cause: str | None = Field(default=None, max_length=5000)
+    cause: str | None = Field(default=None, max_length=MAX_UPDATE)
 
 
 class ImpactIn(Strict):
@@ -36,7 +38,7 @@ class ImpactIn(Strict):
 
 
 class UpdateIn(Strict):
-    message: str = Field(min_length=1, max_length=5000)
+    message: str = Field(min_length=1, max_length=MAX_UPDATE)
     status: IncidentStatus | None = None
     eta: AwareDatetime | None = None
     next_update_at: AwareDatetime | None = None
@@ -45,13 +47,13 @@ class UpdateIn(Strict):
 
 
 class ResolveIn(Strict):
-    message: str = Field(min_length=1, max_length=5000)
+    message: str = Field(min_length=1, max_length=MAX_UPDATE)
     resolved_at: AwareDatetime | None = None
 
 
 class CloseEscalationsIn(Strict):
     message: str = Field(
-        min_length=1, max_length=2000, description="Sent to every waiting customer with their reference"
+        min_length=1, max_length=MAX_CHAT_MESSAGE, description="Sent to every waiting customer with their reference"
     )
     service: str | None = Field(
         default=None, max_length=32, description="Only escalations about this service (one that is back)"

@@ -22,11 +22,10 @@ from bot.people import bulk, closing, escalations, queue
 from bot.people.bulk import BulkAction
 from bot.web.console.pages import CsrfChecked, Staff, back, page
 from bot.web.deps import Context, Db, RowId, WebContext
-from common.text import printable
+from common.text import MAX_CHAT_MESSAGE, printable
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
-MAX_REPLY = 2000
 
 
 def queue_filters(
@@ -138,7 +137,7 @@ async def bulk_action(
     action: Annotated[str, Form(max_length=20)],
     token: Annotated[str, Form(max_length=64)],
     scope: Annotated[str, Form(max_length=20)] = "selected",
-    text: Annotated[str, Form(max_length=MAX_REPLY)] = "",
+    text: Annotated[str, Form(max_length=MAX_CHAT_MESSAGE)] = "",
     new_status: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """The selected rows, or every row the filter matches, in chunks; one audit row each."""
@@ -257,7 +256,8 @@ def note(
     ctx: Context,
     state: Staff,
     _csrf: CsrfChecked,
-    text: Annotated[str, Form(max_length=20000)],
+    # Four times the limit only bounds the request; add_note refuses a long note in words.
+    text: Annotated[str, Form(max_length=4 * escalations.MAX_NOTE)],
 ) -> Response:
     escalation = escalations.get_escalation(session, escalation_id)
     escalations.add_note(session, escalation, state[0], text, ctx.clock())
@@ -288,7 +288,7 @@ async def reply(
     ctx: Context,
     state: Staff,
     _csrf: CsrfChecked,
-    text: Annotated[str, Form(max_length=MAX_REPLY)],
+    text: Annotated[str, Form(max_length=MAX_CHAT_MESSAGE)],
 ) -> Response:
     body = printable(text)
     if not body:

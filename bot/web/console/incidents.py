@@ -14,11 +14,13 @@ from bot.conversation.notify import waiting_subscribers
 from bot.core.errors import ValidationError
 from bot.db.models import Impact, Incident, IncidentStatus, Service, ServiceStatus
 from bot.incidents import reports, writes
+from bot.incidents.reads import update_overdue
 from bot.people import queue
 from bot.people.closing import close_linked
 from bot.people.staff import console_actor
 from bot.web.console.pages import Admin, CsrfChecked, back, page
 from bot.web.deps import Context, Db, RowId, WebContext
+from common.text import MAX_CHAT_MESSAGE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 E = TypeVar("E", bound=Enum)
@@ -70,7 +72,7 @@ def incidents_page(request: Request, session: Db, ctx: Context, state: Admin) ->
         subscribers={
             i: subscribers.get(None, 0) + sum(subscribers.get(key, 0) for key, _ in rows) for i, rows in impacts.items()
         },
-        overdue={i.id for i in active if i.next_update_at is not None and i.next_update_at < now},
+        overdue={i.id for i in active if update_overdue(i.next_update_at, now)},
         flagged=reports.flagged(session, now, ctx.settings.restore_report_limit, window),
         report_limit=ctx.settings.restore_report_limit,
         report_window_minutes=int(window.total_seconds() // 60),
@@ -88,8 +90,8 @@ def create_incident(
     ctx: Context,
     state: Admin,
     _csrf: CsrfChecked,
-    title: Annotated[str, Form(max_length=200)],
-    message: Annotated[str, Form(max_length=5000)],
+    title: Annotated[str, Form(max_length=writes.MAX_TITLE)],
+    message: Annotated[str, Form(max_length=writes.MAX_UPDATE)],
     impact: Annotated[str, Form(max_length=20)] = "major",
     services: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
@@ -114,7 +116,7 @@ def update_incident(
     ctx: Context,
     state: Admin,
     _csrf: CsrfChecked,
-    message: Annotated[str, Form(max_length=5000)],
+    message: Annotated[str, Form(max_length=writes.MAX_UPDATE)],
     status: Annotated[str, Form(max_length=20)] = "",
     eta: Annotated[str, Form(max_length=40)] = "",
     next_update: Annotated[str, Form(max_length=40)] = "",
@@ -157,7 +159,7 @@ def resolve_incident(
     ctx: Context,
     state: Admin,
     _csrf: CsrfChecked,
-    message: Annotated[str, Form(max_length=5000)],
+    message: Annotated[str, Form(max_length=writes.MAX_UPDATE)],
 ) -> Response:
     writes.resolve_incident(session, incident_id, message=message, now=ctx.clock(), actor=console_actor(state[0]))
     return back("/console/incidents", f"Incident #{incident_id} resolved.")
@@ -169,7 +171,7 @@ def close_escalations(
     ctx: Context,
     state: Admin,
     _csrf: CsrfChecked,
-    message: Annotated[str, Form(max_length=2000)],
+    message: Annotated[str, Form(max_length=MAX_CHAT_MESSAGE)],
     service: Annotated[str, Form(max_length=32)] = "",
     include_touched: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:

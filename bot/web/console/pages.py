@@ -17,9 +17,11 @@ from bot.db.models import Escalation, StaffRole, StaffUser
 from bot.people import staff
 from bot.web.deps import Context, Db, WebContext
 from bot.web.errors import Forbidden, LoginRequired
+from common.contact import contact_link
 
 COOKIE = "oa_console"
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))  # autoescaped
+templates.env.globals["contact_link"] = contact_link
 
 
 def login_state(request: Request, session: Db, ctx: Context) -> tuple[StaffUser, str]:

@@ -10,26 +10,24 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.answers import (
     Context,
-    Reply,
-    clarify,
     compensation_answer,
     connectivity_answer,
-    consecutive_fallbacks,
     dialable,
     eta_answer,
     greeting,
-    notice_replies,
     notify_answer,
     notify_target,
     outage_summary,
     security_answer,
     service_answer,
     services_answer,
-    single_offer,
     still_broken_answer,
     update_key,
 )
+from bot.conversation.dialogue import clarify, consecutive_fallbacks, single_offer
 from bot.conversation.notify import NoticeView
+from bot.conversation.receipts import notice_replies
+from bot.conversation.reply import Reply
 from bot.db.models import Impact, Incident, IncidentStatus, ServiceStatus
 from bot.incidents.reads import read_overview
 from bot.incidents.writes import create_incident, post_update, resolve_incident, set_impact

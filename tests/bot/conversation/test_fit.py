@@ -10,8 +10,9 @@ import pytest
 import yaml
 from sqlalchemy.orm import Session
 
-from bot.conversation.answers import Context, Reply, service_answer, services_answer, still_broken_answer
+from bot.conversation.answers import Context, service_answer, services_answer, still_broken_answer
 from bot.conversation.fit import as_stored, fit, from_stored, render
+from bot.conversation.reply import Reply
 from bot.core.settings import PROJECT_ROOT
 from bot.incidents.reads import read_overview
 from bot.knowledge.catalogue import SERVICE_KEYS

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from bot.core.errors import ConfigurationError
-from bot.core.settings import load_settings
+from bot.core.settings import PUSH_CHANNELS, Settings, load_settings
 
 NO_FILE = Path("/nonexistent/.env")
 
@@ -18,6 +19,17 @@ def test_defaults_are_embedded_sqlite_and_auckland(tmp_path: Path) -> None:
     assert s.tracker_store_url == f"sqlite:///{tmp_path / 'tracker.db'}"
     assert s.timezone == "Pacific/Auckland" and s.is_development
     assert s.lock_store == "in_memory"
+
+
+def test_with_nothing_set_every_setting_is_its_one_written_default() -> None:
+    """The defaults are written once, on Settings; load_settings reads them from there."""
+    loaded, written = load_settings({}, dotenv_path=NO_FILE), Settings()
+    derived = {"database_url", "tracker_store_url", "rasa_url"}  # from var_dir and rasa_port
+    for field in fields(Settings):
+        if field.name not in derived:
+            assert getattr(loaded, field.name) == getattr(written, field.name), field.name
+    assert loaded.rasa_url == "http://127.0.0.1:5005"
+    assert loaded.notify_push_channels == frozenset(PUSH_CHANNELS)
 
 
 def test_environment_beats_dotenv(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Serve the web application: `python -m bot.web` (WEB_PORT, default 8000; loopback unless WEB_HOST)."""
+"""The web process: `python -m bot.ops.web` serves the admin API, the customer chat, the console,
+the webhooks and health (WEB_PORT, default 8000; loopback unless WEB_HOST)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,18 @@
-"""Shared plumbing for the actions, and the action server's process-wide singletons.
+"""The turn policy: what every answer about the incident state does besides its own content.
 
-A mixin rather than a base Action: rasa-sdk registers every concrete Action subclass but skips
-abstract ones, so an abstract base would also work; the mixin keeps what an action reads
-(backend, knowledge, settings) apart from what it does."""
+In order: news this conversation subscribed to goes first, on channels that cannot push it;
+emergency advice goes before anything else when the message is about safety; at most one
+offer of a person, and one after the answer when the message is time-critical; official
+updates quoted in full are remembered, so the next answer refers to them instead; the reply
+is fitted to the channel (one short message on SMS and messengers, the rest kept for MORE);
+an offer the customer did not take lapses with their next, unurgent, message.
+
+A mixin rather than a base Action: rasa-sdk registers every concrete Action subclass; the
+mixin keeps what an action reads (store, knowledge, settings, limits; `actions.deps`) apart
+from what it does."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -15,53 +21,27 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.conversation.answers import (
-    Context,
-    Reply,
-    closing_replies,
-    notice_replies,
-    single_offer,
-    stale_note,
-    with_urgency,
-)
+from actions.deps import default_escalation_limits, default_knowledge, default_settings, default_store
+from actions.latest import latest_text
+from bot.conversation.answers import Context, stale_note
 from bot.conversation.backend import Backend
-from bot.conversation.entities import normalise_service
+from bot.conversation.dialogue import single_offer, with_urgency
 from bot.conversation.fit import as_stored, fit, is_short
 from bot.conversation.notify import take_pending
+from bot.conversation.receipts import closing_replies, notice_replies
+from bot.conversation.reply import Reply
 from bot.core.errors import IncidentSourceError, KnowledgeError
-from bot.core.limits import Limiter, escalation_limiters
-from bot.core.settings import Settings, load_settings
-from bot.db.engine import make_engine
+from bot.core.limits import Limiter
+from bot.core.settings import Settings
 from bot.db.models import Urgency
 from bot.knowledge.file import KnowledgeSource
 from bot.people.closing import take_closings
-from bot.people.escalations import MAX_NEED
 from bot.people.urgency import urgency_of
+from common.text import MAX_CHAT_MESSAGE
 
 logger = logging.getLogger(__name__)
 
-
-# Built on first use, never at import: importing an action must not touch the environment.
-@functools.lru_cache(maxsize=1)
-def default_settings() -> Settings:
-    return load_settings()
-
-
-@functools.lru_cache(maxsize=1)
-def default_store() -> Backend:
-    settings = default_settings()
-    return Backend(make_engine(settings.database_url), ttl=settings.state_ttl)
-
-
-@functools.lru_cache(maxsize=1)
-def default_knowledge() -> KnowledgeSource:
-    return KnowledgeSource(default_settings().knowledge_file)
-
-
-@functools.lru_cache(maxsize=1)
-def default_escalation_limits() -> tuple[Limiter, Limiter]:
-    settings = default_settings()
-    return escalation_limiters(settings.redis_url, settings.escalation_client_limit, settings.escalation_contact_limit)
+MAX_QUOTED = 20
 
 
 class IncidentStateMixin:
@@ -151,11 +131,6 @@ class IncidentStateMixin:
         send(dispatcher, notice_replies(notices, settings.tz, store.clock()) + closing_replies(closings))
 
 
-def latest_text(tracker: Tracker) -> str:
-    text = tracker.latest_message.get("text")
-    return text if isinstance(text, str) else ""
-
-
 def urgency_events(tracker: Tracker, urgency: Urgency | None) -> list[dict[str, Any]]:
     """The slots an answer leaves for the rules and the escalation form.
 
@@ -170,7 +145,7 @@ def urgency_events(tracker: Tracker, urgency: Urgency | None) -> list[dict[str, 
         return [SlotSet("offered_escalation", False), SlotSet("escalation_reason", None)]
     if urgency is Urgency.SAFETY:
         return [SlotSet("offered_escalation", True), SlotSet("escalation_urgency", Urgency.SAFETY.value)]
-    return [SlotSet("offered_escalation", True), SlotSet("escalation_reason", latest_text(tracker)[:MAX_NEED])]
+    return [SlotSet("offered_escalation", True), SlotSet("escalation_reason", latest_text(tracker)[:MAX_CHAT_MESSAGE])]
 
 
 def quoted_updates(tracker: Tracker) -> list[str]:
@@ -183,9 +158,6 @@ def quoted_events(tracker: Tracker, replies: Iterable[Reply]) -> list[dict[str, 
     new = [r.quotes for r in replies if r.quotes and r.quotes not in before]
     # The newest few suffice: only the updates currently in force are ever looked up.
     return [SlotSet("quoted_updates", [*before, *new][-MAX_QUOTED:])] if new else []
-
-
-MAX_QUOTED = 20
 
 
 def send_for_channel(
@@ -205,29 +177,6 @@ def send_for_channel(
 def send(dispatcher: CollectingDispatcher, replies: Iterable[Reply]) -> None:
     for reply in replies:
         dispatcher.utter_message(response=reply.response, buttons=reply.buttons or None, **reply.variables)
-
-
-def entity_values(tracker: Tracker, name: str) -> list[Any]:
-    """The values of entity `name` in the latest message, in the order they stand in the text."""
-    found = [e for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
-    found.sort(key=lambda e: e.get("start") if isinstance(e.get("start"), int) else 0)
-    return [e.get("value") for e in found]
-
-
-def named_service(tracker: Tracker) -> str | None:
-    """The first `service` entity in the latest message that is a known service key."""
-    return next((k for k in map(normalise_service, entity_values(tracker, "service")) if k), None)
-
-
-def service_in_context(tracker: Tracker) -> str | None:
-    """The service the latest message names, else the one the conversation was last about."""
-    return named_service(tracker) or normalise_service(tracker.get_slot("service"))
-
-
-def latest_intent(tracker: Tracker) -> str | None:
-    intent = tracker.latest_message.get("intent") or {}
-    name = intent.get("name") if isinstance(intent, dict) else None
-    return name if isinstance(name, str) else None
 
 
 def source_unavailable(dispatcher: CollectingDispatcher, exc: Exception) -> None:
