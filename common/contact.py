@@ -28,7 +28,7 @@ MAX_EMAIL = 254
 # Seven or more digits, allowing what people put between them: spaces, dashes, dots, brackets,
 # slashes and underscores. On normalised text, so every digit is ASCII. The NLU's phone_number
 # entities are found with it too (rasa_plugins.components.ContactEntityExtractor).
-PHONE = re.compile(r"\+?\(?[0-9](?:[\s().\-/_]*[0-9]){6,}")
+PHONE = re.compile(r"\+?[0-9](?:[\s().\-/_]*[0-9]){6,}")
 PHONE_DIGITS = (7, 15)  # the shortest local number we serve, and E.164's longest
 _NOT_DIGITS = re.compile(r"[^0-9+]")
 
@@ -48,7 +48,7 @@ def normalise_text(text: str) -> str:
 def phone_digits(text: str) -> str | None:
     """The digits (and a leading +) of a phone number of 7 to 15 digits, ASCII and in the order
     they read, or None if `text` is not one."""
-    value = normalise_text(text).strip()
+    value = _without_opening_bracket(normalise_text(text).strip())
     if not PHONE.fullmatch(value):
         return None
     digits = _NOT_DIGITS.sub("", value)
@@ -67,10 +67,20 @@ def phone_spans(text: str) -> list[tuple[int, int]]:
             origin.append(i)
     low, high = PHONE_DIGITS
     spans = []
-    for found in PHONE.finditer("".join(plain)):
+    joined = "".join(plain)
+    for found in PHONE.finditer(joined):
         if low <= sum(c.isdigit() for c in found.group()) <= high:
-            spans.append((origin[found.start()], origin[found.end() - 1] + 1))
+            start = found.start()
+            if start and joined[start - 1] == "(" and ")" in found.group():
+                start -= 1  # "(09) 123 4567": the area code's bracket belongs to the number
+            spans.append((origin[start], origin[found.end() - 1] + 1))
     return spans
+
+
+def _without_opening_bracket(value: str) -> str:
+    """A bracketed area code's "(" stands before the first digit, where PHONE does not look:
+    masking then leaves brackets alone, and "(021 000 0000)" masks to itself."""
+    return value[1:] if value.startswith("(") and ")" in value else value
 
 
 def email_address(text: str) -> str | None:

