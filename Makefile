@@ -116,7 +116,10 @@ test-nlu: $(MODEL) $(VENV)/.installed
 pytest: setup $(MODEL) browser haproxy
 	$(PYTHON) -m pytest -ra --durations=15 -n 2 --dist loadfile
 
-test: setup lint validate test-stories test-nlu pytest
+# The two environments install side by side (they share nothing but pip's cache), then the checks run in order.
+test:
+	@$(MAKE) --no-print-directory -j2 setup
+	@$(MAKE) --no-print-directory lint validate test-stories test-nlu pytest
 
 eval: setup $(MODEL)
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py --out docs/nlu-evaluation.md

@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 import jwt
-from sqlalchemy import Engine, Row, text
+from sqlalchemy import Engine, Row, bindparam, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.errors import ConversationStoreError, ValidationError
@@ -118,12 +118,16 @@ class RasaApi:
         except (httpx.HTTPError, ValueError, AttributeError, ValidationError):
             return None
 
-    async def reply(self, conversation_id: str, text: str) -> None:
-        """Send staff text to the customer's channel, then pause the assistant. Raises httpx.HTTPError."""
+    async def reply(self, conversation_id: str, text: str, staff_name: str) -> None:
+        """Send staff text to the customer's channel, signed with `staff_name` (utter_staff_reply:
+        "Sam (support): ..."), then pause the assistant. Raises httpx.HTTPError."""
         client = self.client()
-        slot = {"event": "slot", "name": "staff_reply", "value": text}
+        slots = [
+            {"event": "slot", "name": "staff_reply", "value": text},
+            {"event": "slot", "name": "staff_name", "value": staff_name},
+        ]
         (
-            await client.post(conversation_path(conversation_id, "tracker/events"), json=slot, timeout=5.0)
+            await client.post(conversation_path(conversation_id, "tracker/events"), json=slots, timeout=5.0)
         ).raise_for_status()
         (
             await client.post(
@@ -197,6 +201,28 @@ def user_event_data(tracker: Engine, event_id: int) -> str | None:
     """The JSON of user event `event_id`, or None if there is no such user event."""
     rows = _read(tracker, _ONE_USER_EVENT, {"id": event_id})
     return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+# What the customer typed: not the external intents the notifier triggers ("EXTERNAL: ...").
+_LAST_CUSTOMER_MESSAGES = (
+    "SELECT sender_id, max(timestamp) FROM events WHERE sender_id IN :senders AND type_name = 'user' "
+    "AND (intent_name IS NULL OR intent_name NOT LIKE 'EXTERNAL%') GROUP BY sender_id"
+)
+
+
+def last_customer_messages_at(tracker: Engine, senders: Iterable[str]) -> dict[str, datetime]:
+    """When each of these conversations' customers last wrote, in one query (a queue page's
+    worth); conversations with no message are left out."""
+    wanted = sorted(set(senders))
+    if not wanted:
+        return {}
+    query = text(_LAST_CUSTOMER_MESSAGES).bindparams(bindparam("senders", expanding=True))
+    try:
+        with tracker.connect() as conn:
+            rows = conn.execute(query, {"senders": wanted}).all()
+    except SQLAlchemyError as exc:
+        raise ConversationStoreError("Rasa's tracker store cannot be read") from exc
+    return {str(s): datetime.fromtimestamp(float(t), tz=timezone.utc) for s, t in rows if t is not None}
 
 
 def last_user_message_at(tracker: Engine, sender: str) -> datetime | None:

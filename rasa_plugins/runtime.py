@@ -146,6 +146,38 @@ def install_finished_pushes() -> None:
     Agent.trigger_intent = trigger_intent  # type: ignore[method-assign]
 
 
+# What a conversation paused for a person still answers: a customer asking to be told when it
+# is fixed, or how long the wait is, is answered and recorded rather than silently dropped,
+# and the notices they asked for (external intents the notifier triggers) still reach them.
+ANSWERED_WHILE_PAUSED = frozenset({"notify_me", "queue_wait"})
+EXTERNAL_PREFIX = "EXTERNAL_"
+
+
+def answered_while_paused(intent: object) -> bool:
+    return isinstance(intent, str) and (intent in ANSWERED_WHILE_PAUSED or intent.startswith(EXTERNAL_PREFIX))
+
+
+def install_asks_while_paused() -> None:
+    """Rasa 3.6 predicts nothing in a paused conversation except for /restart: a subscription
+    asked for while a person has the conversation was lost (issue 24), and a pushed notice was
+    swallowed. These few intents are handled as usual; everything else still waits for the
+    person."""
+    from rasa.core.processor import MessageProcessor
+
+    original = MessageProcessor._should_handle_message
+    if getattr(original, "_outage_paused_asks", False):
+        return
+
+    def should_handle(tracker: Any) -> bool:
+        if original(tracker):
+            return True
+        latest = tracker.latest_message
+        return latest is not None and answered_while_paused(latest.intent.get("name"))
+
+    should_handle._outage_paused_asks = True  # type: ignore[attr-defined]
+    MessageProcessor._should_handle_message = staticmethod(should_handle)  # type: ignore[method-assign]
+
+
 def install_private_logs() -> None:
     """No customer's words, phone number or e-mail address in Rasa's logs.
 
@@ -167,6 +199,7 @@ def main() -> None:
     install_api_guard(os.environ[TOKEN_VARIABLE])
     install_honest_tracker_store()
     install_finished_pushes()
+    install_asks_while_paused()
     threads = nlu_threads(dict(os.environ))
     if threads:
         install_nlu_off_loop(threads)

@@ -126,7 +126,7 @@ async def notice_delays(servers: Servers, tabs: Tabs, key: str, samples: int = 2
         while not queue.empty():
             queue.get_nowait()
         t0 = time.perf_counter()
-        await rasa.reply(conversation, "Kia ora, this is support: a benchmark message.")
+        await rasa.reply(conversation, "Kia ora, this is support: a benchmark message.", "Bench")
         arrived = await asyncio.wait_for(queue.get(), 30)
         delays.append((arrived - t0) * 1000)
     await rasa.aclose()

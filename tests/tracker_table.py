@@ -27,19 +27,22 @@ class TrackerTable:
             conn.execute(text(ddl))
             conn.execute(text("CREATE INDEX ix_events_sender_id ON events (sender_id)"))
 
-    def insert(self, sender: str, type_name: str, data: object, at: float | None = None) -> int:
+    def insert(
+        self, sender: str, type_name: str, data: object, at: float | None = None, intent: str | None = None
+    ) -> int:
         stamp = NOW.timestamp() - 60 if at is None else at
         with self.engine.begin() as conn:
             return int(
                 conn.execute(
                     text(
-                        "INSERT INTO events (sender_id, type_name, timestamp, data) "
-                        "VALUES (:s, :t, :ts, :d) RETURNING id"
+                        "INSERT INTO events (sender_id, type_name, timestamp, intent_name, data) "
+                        "VALUES (:s, :t, :ts, :i, :d) RETURNING id"
                     ),
                     {
                         "s": sender,
                         "t": type_name,
                         "ts": stamp,
+                        "i": intent,
                         "d": data if isinstance(data, str) else json.dumps(data),
                     },
                 ).scalar_one()

@@ -102,10 +102,11 @@ def dialable(number: object) -> str | None:
     return phone_digits(number) if isinstance(number, str) else None
 
 
-def _steps(ctx: Context, key: str, phone_number: str | None, confirmed: bool) -> list[str]:
+def _steps(ctx: Context, key: str, divert_to: str | None, confirmed: bool) -> list[str]:
     """The knowledge file's workarounds for `key` that are (or are not yet) confirmed."""
-    number = dialable(phone_number)
-    # Handset codes in the knowledge file use <number>; fill in the customer's own target.
+    number = dialable(divert_to)
+    # Handset codes in the knowledge file use <number>; only the destination the customer
+    # named fills it (bot.conversation.entities.diversion_target), never a number of theirs.
     return [
         s.text.replace("<number>", number) if number else s.text
         for s in ctx.knowledge.service(key).workarounds
@@ -113,9 +114,9 @@ def _steps(ctx: Context, key: str, phone_number: str | None, confirmed: bool) ->
     ]
 
 
-def _workaround_replies(ctx: Context, key: str, phone_number: str | None = None) -> list[Reply]:
-    confirmed = _steps(ctx, key, phone_number, confirmed=True)
-    unconfirmed = _steps(ctx, key, phone_number, confirmed=False)
+def _workaround_replies(ctx: Context, key: str, divert_to: str | None = None) -> list[Reply]:
+    confirmed = _steps(ctx, key, divert_to, confirmed=True)
+    unconfirmed = _steps(ctx, key, divert_to, confirmed=False)
     replies = []
     if confirmed:
         # first_step: the one a short channel has room for (bot.conversation.fit).
@@ -125,7 +126,7 @@ def _workaround_replies(ctx: Context, key: str, phone_number: str | None = None)
     return replies or [Reply("utter_no_workaround")]
 
 
-def service_answer(ctx: Context, key: str, phone_number: str | None = None) -> list[Reply]:
+def service_answer(ctx: Context, key: str, divert_to: str | None = None) -> list[Reply]:
     """What a customer asking about one service needs: state, latest update, ETA, workaround."""
     state = ctx.overview.service(key)
     info = ctx.knowledge.service(key)
@@ -140,7 +141,7 @@ def service_answer(ctx: Context, key: str, phone_number: str | None = None) -> l
         ]
         if state.update is not None:
             replies.append(_update_reply(ctx, state.update))
-        return replies + _eta_replies(ctx, incident) + _workaround_replies(ctx, key, phone_number)
+        return replies + _eta_replies(ctx, incident) + _workaround_replies(ctx, key, divert_to)
     if state.kind is StateKind.RESTORED and state.update is not None:
         return [
             Reply(
@@ -315,12 +316,12 @@ def stale_note(ctx: Context) -> list[Reply]:
     return [Reply("utter_state_stale", {"as_of": ctx.as_of})] if ctx.overview.stale else []
 
 
-def services_answer(ctx: Context, keys: Sequence[str], phone_number: str | None = None) -> list[Reply]:
+def services_answer(ctx: Context, keys: Sequence[str], divert_to: str | None = None) -> list[Reply]:
     """Every service a message names. One service: its full answer. Several: one line of state
     each, the official update and ETA once per incident (once in all when they share one), and
     each affected service's confirmed workarounds."""
     if len(keys) == 1:
-        return service_answer(ctx, keys[0], phone_number)
+        return service_answer(ctx, keys[0], divert_to)
     states = [ctx.overview.service(key) for key in keys]
     replies: list[Reply] = []
     incidents: dict[int, tuple[IncidentView, UpdateView | None]] = {}
@@ -341,7 +342,7 @@ def services_answer(ctx: Context, keys: Sequence[str], phone_number: str | None 
             replies.append(_update_reply(ctx, update))
         replies += _eta_replies(ctx, incident)
     for state in states:
-        steps = _steps(ctx, state.key, phone_number, confirmed=True) if state.kind is StateKind.AFFECTED else []
+        steps = _steps(ctx, state.key, divert_to, confirmed=True) if state.kind is StateKind.AFFECTED else []
         if steps:
             fill = {"service_name": state.name, "steps": _bullets(steps), "first_step": steps[0]}
             replies.append(Reply("utter_workarounds_for", fill))

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.knowledge.catalogue import CONNECTIVITY, CONNECTIVITY_SERVICES, INTENT_SERVICE, SERVICE_KEYS, SERVICES
+from common.contact import phone_digits, phone_spans
 from common.text import printable
 
 _LOOKUP = {alias: s.key for s in SERVICES for alias in s.aliases}
@@ -47,6 +48,28 @@ def named_services(parse_data: Mapping[str, Any]) -> list[str]:
 def service_in_context(parse_data: Mapping[str, Any], topic: object) -> str | None:
     """The first service a message names, else the conversation's topic (its `service` slot)."""
     return next(iter(named_services(parse_data)), None) or normalise_service(topic)
+
+
+# "to 021 555 0199", "to my mobile 021 555 0199", "onto my new cell number: 021...": up to four
+# words between "to" and the number name the phone, but not a verb ("I want to divert 09...")
+# and not "from" (that number is where the calls come from).
+_TO_NUMBER = re.compile(
+    r"\b(?:to|onto)\s+(?!(?:divert|forward|send|redirect|transfer|route|move|switch|set)\b)"
+    r"(?:(?!from\b)[\w'’]+[\s,:]+){0,4}$",
+    re.IGNORECASE,
+)
+
+
+def diversion_target(text: object) -> str | None:
+    """The number a customer asks their calls to go to, as digits: only one they name as the
+    destination ("to 021 555 0199", "from my landline 09 123 4567 to my mobile 021 555 0199").
+    Never a number they give as their own or as the one to divert from; None without one."""
+    if not isinstance(text, str):
+        return None
+    for start, end in phone_spans(text):
+        if _TO_NUMBER.search(text[max(0, start - 60) : start]):
+            return phone_digits(text[start:end])
+    return None
 
 
 def services_for(intent: str | None, entity_values: list[object]) -> list[str]:

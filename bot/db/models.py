@@ -357,6 +357,8 @@ class Escalation(Base):
     # Closed in one step with others (an incident's "it's back", or a bulk resolve), not by a
     # person working it: the estimate of the wait counts only what people closed one by one.
     bulk_closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When a person last opened its page: a customer message after it is unread.
+    staff_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     notes: Mapped[list[EscalationNote]] = relationship(
         back_populates="escalation", cascade="all, delete-orphan", order_by="EscalationNote.id"
@@ -471,6 +473,12 @@ class StaffUser(Base):
     role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled: Mapped[bool] = mapped_column(default=False)
+    # How customers and colleagues see them ("Sam"); without one, the username.
+    display_name: Mapped[str | None] = mapped_column(String(80), default=None)
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.username
 
 
 class StaffSession(Base):

@@ -165,14 +165,19 @@ def set_impact(
 ) -> None:
     incident = get_incident(session, incident_id)
     _known_services(session, [service_key])
+    _impact(incident, service_key, status, now)
+    incident.updated_at = now
+    detail = {"service": service_key, "status": ServiceStatus(status).value}
+    record(session, actor=actor, action="set_impact", now=now, incident_id=incident_id, detail=detail)
+
+
+def _impact(incident: Incident, service_key: str, status: ServiceStatus, now: datetime) -> None:
+    """Set one service's state in `incident`, adding the row the first time."""
     row = next((i for i in incident.impacts if i.service_key == service_key), None)
     if row is None:
         incident.impacts.append(ServiceImpact(service_key=service_key, status=ServiceStatus(status), updated_at=now))
     else:
         row.status, row.updated_at = ServiceStatus(status), now
-    incident.updated_at = now
-    detail = {"service": service_key, "status": ServiceStatus(status).value}
-    record(session, actor=actor, action="set_impact", now=now, incident_id=incident_id, detail=detail)
 
 
 def post_update(
@@ -187,14 +192,19 @@ def post_update(
     eta: datetime | None = None,
     next_update_at: datetime | None = None,
     clear_eta: bool = False,
+    service_states: Mapping[str, ServiceStatus] | None = None,
     actor: str,
 ) -> IncidentUpdate:
-    """Record a public update; it replaces the incident's ETA and next-update time."""
+    """Record a public update; it replaces the incident's ETA and next-update time, and sets the
+    state of each service in `service_states` (as a Statuspage incident update carries its
+    components' states), all in one write with one audit row. The update is about those
+    services too, so their subscribers hear of it."""
     incident = get_incident(session, incident_id)
     if incident.status is IncidentStatus.RESOLVED:
         raise ValidationError("the incident is resolved; open a new one instead")
     message = _check_text("message", message, MAX_UPDATE)
-    keys = list(dict.fromkeys(service_keys))
+    states = {key: ServiceStatus(value) for key, value in (service_states or {}).items()}
+    keys = list(dict.fromkeys([*service_keys, *states]))
     _known_services(session, keys)
     posted = posted_at or now
     _check_aware("posted_at", posted)
@@ -220,8 +230,11 @@ def post_update(
     incident.next_update_at = next_update_at
     incident.public_message = message
     incident.updated_at = max(incident.updated_at, posted)
+    for key, value in states.items():
+        _impact(incident, key, value, now)
     detail: dict[str, Any] = {"message": message, "status": update.status.value, "services": keys, "eta": _iso(eta)}
     detail |= {"next_update_at": _iso(next_update_at), "clear_eta": clear_eta}
+    detail |= {"service_states": {k: v.value for k, v in states.items()}}
     record(session, actor=actor, action="post_update", now=now, incident_id=incident_id, detail=detail)
     return update
 

@@ -8,7 +8,7 @@ python -m bot.ops.cli resolve ID --message "Everything is back."
 python -m bot.ops.cli token create NAME   # an admin API token, printed once
 python -m bot.ops.cli token revoke NAME
 python -m bot.ops.cli token list
-python -m bot.ops.cli staff create NAME --role admin   # a console account; the password is read from stdin
+python -m bot.ops.cli staff create NAME --role admin [--display-name Sam]   # password read from stdin
 python -m bot.ops.cli staff list
 python -m bot.ops.cli review export [--out data/nlu/reviewed.yml]   # staff-labelled messages as NLU data
 python -m bot.ops.cli review stats
@@ -78,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
     people.add_argument("action", choices=("create", "list"))
     people.add_argument("name", nargs="?", default="")
     people.add_argument("--role", choices=[r.value for r in StaffRole], default=StaffRole.AGENT.value)
+    people.add_argument("--display-name", default="", help='how customers see their replies, e.g. "Sam"')
     review_cmd = sub.add_parser("review", help="customer messages labelled by staff in the console")
     review_cmd.add_argument("action", choices=("export", "stats"))
     review_cmd.add_argument("--out", help="write the Rasa NLU file here instead of to stdout")
@@ -135,11 +136,13 @@ def staff_accounts(run: Run) -> None:
     with run.sessions.begin() as session:
         if args.action == "create":
             password = read_password()
-            staff.create_user(session, args.name, password, StaffRole(args.role), run.now, actor=cli_actor())
+            role, name = StaffRole(args.role), args.display_name
+            staff.create_user(session, args.name, password, role, run.now, actor=cli_actor(), display_name=name)
             print(f"{args.role} account {args.name.strip().lower()!r} created")
             return
         for user in session.scalars(select(StaffUser).order_by(StaffUser.username)):
-            print(f"{user.username:30} {user.role.value:6} {'disabled' if user.disabled else 'active'}")
+            state = "disabled" if user.disabled else "active"
+            print(f"{user.username:30} {user.role.value:6} {state:8} {user.shown_name}")
 
 
 def tokens(run: Run) -> None:

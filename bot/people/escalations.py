@@ -252,6 +252,20 @@ def get_escalation(session: Session, escalation_id: int) -> Escalation:
     return escalation
 
 
+def unread(escalation: Escalation, last_customer_message: datetime | None) -> bool:
+    """Whether the customer wrote after asking and after a person last opened the escalation:
+    a message no one on staff has seen yet."""
+    if last_customer_message is None:
+        return False
+    return last_customer_message > max(escalation.created_at, escalation.staff_seen_at or escalation.created_at)
+
+
+def mark_seen(escalation: Escalation, now: datetime) -> None:
+    """A person has the escalation open: what the customer wrote until now is read. Not audited:
+    it changes nothing about the request, only what the queue marks as new."""
+    escalation.staff_seen_at = now
+
+
 def add_note(
     session: Session, escalation: Escalation, author: StaffUser, text: str, now: datetime, kind: str = "note"
 ) -> None:

@@ -16,11 +16,13 @@ from bot.core.errors import NotFoundError, ValidationError
 from bot.db.audit import record
 from bot.db.models import LoginAttempt, StaffRole, StaffSession, StaffUser
 from bot.people.tokens import digest, new_secret
+from common.text import printable
 
 SESSION_LIFETIME = timedelta(hours=12)
 MAX_FAILURES = 5  # per username, within LOCKOUT
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD = 12
+MAX_DISPLAY_NAME = 80
 _hasher = PasswordHasher()
 
 
@@ -30,19 +32,37 @@ def console_actor(user: StaffUser) -> str:
 
 
 def create_user(
-    session: Session, username: str, password: str, role: StaffRole, now: datetime, *, actor: str
+    session: Session,
+    username: str,
+    password: str,
+    role: StaffRole,
+    now: datetime,
+    *,
+    actor: str,
+    display_name: str | None = None,
 ) -> StaffUser:
+    """A console account; `display_name` is how customers see its replies ("Sam (support): ...")."""
     username = username.strip().lower()
+    shown = printable(display_name or "")
+    if len(shown) > MAX_DISPLAY_NAME:
+        raise ValidationError(f"display names are at most {MAX_DISPLAY_NAME} characters")
     if not username or len(username) > 80 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise ValidationError("usernames are 1-80 letters, digits, dots, dashes or underscores")
     if len(password) < MIN_PASSWORD:
         raise ValidationError(f"passwords need at least {MIN_PASSWORD} characters")
     if session.scalars(select(StaffUser).where(StaffUser.username == username)).first():
         raise ValidationError(f"there is already a user called {username!r}")
-    user = StaffUser(username=username, password_hash=_hasher.hash(password), role=StaffRole(role), created_at=now)
+    user = StaffUser(
+        username=username,
+        password_hash=_hasher.hash(password),
+        role=StaffRole(role),
+        created_at=now,
+        display_name=shown or None,
+    )
     session.add(user)
     session.flush()
-    record(session, actor=actor, action="staff_create", now=now, detail={"name": username, "role": user.role.value})
+    detail = {"name": username, "role": user.role.value, "display_name": user.display_name}
+    record(session, actor=actor, action="staff_create", now=now, detail=detail)
     return user
 
 

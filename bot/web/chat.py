@@ -30,15 +30,13 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.conversation.clients import METADATA_KEY, client_key
 from bot.core.devsecrets import chat_secret
-from bot.core.errors import ConversationStoreError
+from bot.core.errors import ConversationStoreError, IncidentSourceError
 from bot.core.limits import Limiter, chat_limiters
 from bot.core.settings import Settings
 from bot.core.timefmt import format_when
-from bot.incidents.reads import read_overview
 from bot.rasa_api import conversation_chat_events, newest_event_id, previous_bot_event
 from bot.web.chatfeed import ChatFeed, Message, reply, to_messages
 from bot.web.deps import Context, WebContext
@@ -107,27 +105,48 @@ def _with_cookie(response: Response, conversation_id: str, request: Request, key
     return response
 
 
-def _banner(ctx: WebContext) -> dict[str, Any] | None:
+BANNER_REFRESH = 20  # seconds between a page's banner reads: a new update shows within that
+
+
+async def banner(ctx: WebContext) -> dict[str, Any] | None:
+    """The current outage as the banner shows it, or None: its title, what it affects, and the
+    time of its latest official update (not of any other change)."""
     try:
-        with ctx.sessions() as session:
-            overview = read_overview(session, ctx.clock())
-    except SQLAlchemyError:
+        overview = await ctx.state.overview()
+    except IncidentSourceError:
         return None
     if not overview.incidents:
         return None
     incident = overview.incidents[0]
+    latest = incident.latest_update.posted_at if incident.latest_update else incident.started_at
     return {
         "title": incident.title,
         "affected": ", ".join(s.name for s in overview.affected),
-        "updated": format_when(incident.updated_at, ctx.clock(), ctx.settings.tz),
+        "updated": format_when(latest, ctx.clock(), ctx.settings.tz),
+        "updated_at": latest.isoformat(),
     }
 
 
 @router.get("/")
-def page(request: Request, ctx: Context, chat: Gate) -> Response:
+async def page(request: Request, ctx: Context, chat: Gate) -> Response:
     conversation_id = verify(request.cookies.get(COOKIE), chat.key) or f"web-{secrets.token_urlsafe(18)}"
-    response = templates.TemplateResponse(request, "chat.html", {"banner": _banner(ctx)})
+    context = {"banner": await banner(ctx), "refresh": BANNER_REFRESH}
+    response = templates.TemplateResponse(request, "chat.html", context)
     return _with_cookie(response, conversation_id, request, chat.key)
+
+
+@router.get("/chat/banner")
+async def banner_state(ctx: Context) -> JSONResponse:
+    """The banner, for pages that keep it current (the chat, and the one a status page embeds)."""
+    return JSONResponse({"banner": await banner(ctx)}, headers={"cache-control": "no-store"})
+
+
+@router.get("/banner")
+async def embeddable_banner(request: Request, ctx: Context) -> Response:
+    """The outage banner on its own, for the status page to embed (an iframe), with a link that
+    opens the chat; it keeps itself current."""
+    context = {"banner": await banner(ctx), "refresh": BANNER_REFRESH, "chat_url": str(request.base_url)}
+    return templates.TemplateResponse(request, "banner.html", context)
 
 
 @router.post("/chat/send")

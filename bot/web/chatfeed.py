@@ -39,14 +39,20 @@ Message = dict[str, Any]
 PreviousBot = Callable[[str, int], str | None]
 
 
-def reply(raw: dict[str, Any]) -> Message:
-    """One of the assistant's messages as the page shows it: text and at most a few quick replies."""
+# The response a person's reply goes out as (bot.rasa_api.RasaApi.reply); the page shows it
+# apart from the assistant's.
+STAFF_RESPONSE = "utter_staff_reply"
+
+
+def reply(raw: dict[str, Any], who: str = "assistant") -> Message:
+    """One of the assistant's (or staff's) messages as the page shows it: text and at most a few
+    quick replies."""
     buttons = [
         {"title": str(b.get("title", ""))[:100], "payload": str(b.get("payload", ""))[:200]}
         for b in raw.get("buttons") or []
         if isinstance(b, dict)
     ]
-    return {"who": "assistant", "text": str(raw.get("text") or ""), "buttons": buttons}
+    return {"who": who, "text": str(raw.get("text") or ""), "buttons": buttons}
 
 
 def _titles(bot_event: dict[str, Any]) -> dict[str, str]:
@@ -87,7 +93,11 @@ def to_messages(rows: Iterable[Sequence[Any]], previous_bot: PreviousBot) -> lis
             if not text and not buttons:
                 continue
             titles[sender] = _titles(event) or titles.get(sender, {})
-            messages.append({"id": event_id, **reply({"text": text, "buttons": buttons})})
+            metadata = event.get("metadata")
+            staff = isinstance(metadata, dict) and metadata.get("utter_action") == STAFF_RESPONSE
+            messages.append(
+                {"id": event_id, **reply({"text": text, "buttons": buttons}, "staff" if staff else "assistant")}
+            )
     return messages
 
 

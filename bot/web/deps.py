@@ -16,6 +16,7 @@ from fastapi import Depends, Form, Path, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.conversation.backend import Backend
 from bot.core.clock import Clock
 from bot.core.settings import Settings
 from bot.db.engine import make_engine
@@ -34,6 +35,12 @@ class WebContext:
     rasa: RasaApi
     component_map: ComponentMapFile
     sync: StatusPageSync | None = field(default=None)  # set by the lifespan when STATUSPAGE_URL is set
+
+    @functools.cached_property
+    def state(self) -> Backend:
+        """The incident state through the same short cache the assistant reads it with, so that
+        every open page's banner costs one read per STATE_TTL_SECONDS, not one each."""
+        return Backend(self.sessions.kw["bind"], clock=self.clock, ttl=self.settings.state_ttl)
 
     @functools.cached_property
     def tracker_store(self) -> Engine:

@@ -84,8 +84,12 @@ class OperatorAuth:
         await self.app(scope, receive, send)
 
 
+EMBEDDABLE = "/banner"
+
+
 class SecurityHeaders:
-    """No framing, no sniffing, no referrers; pages may load nothing but their own files."""
+    """No framing (but for the embeddable banner), no sniffing, no referrers; pages may load nothing
+    but their own files."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -98,16 +102,19 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
-                ]
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                if scope["path"] == EMBEDDABLE:
+                    # The banner is made to sit in the status page's own frame; it is read-only,
+                    # so being framed by any page lets nobody do anything through it.
+                    headers += [(b"content-security-policy", b"default-src 'self'; frame-ancestors *")]
+                else:
+                    headers.append((b"x-frame-options", b"DENY"))
                 if scope["path"].startswith("/console") or scope["path"] in (
                     "/",
                     "/chat/send",
                     "/chat/history",
                     "/chat/stream",
+                    "/chat/banner",
                 ):
                     headers += [
                         (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'"),

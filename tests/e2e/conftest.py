@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, func, select
 
 from bot.core.clock import utcnow
 from bot.core.devsecrets import rasa_token
 from bot.core.settings import Settings, load_settings
 from bot.db.engine import make_engine, make_session_factory
+from bot.db.models import RestoreReport, Subscription
 from bot.incidents.seed import load_scenario, scenario_path
 from bot.knowledge.file import load_knowledge
 from bot.ops.run import prepare_store
@@ -122,3 +123,17 @@ def web_app(assistant: Assistant) -> Iterator[str]:
         yield assistant.servers.web_url
     finally:
         assistant.servers.stop("web")
+
+
+@pytest.fixture
+def leaves_no_trace(demo_assistant: Assistant) -> Iterator[None]:
+    """The assistant is shared by the e2e tests: the subscriptions and reports a test makes would
+    otherwise be notified and counted in others'."""
+    sessions = make_session_factory(demo_assistant.engine)
+    with sessions() as session:
+        subscriptions = session.scalar(select(func.max(Subscription.id))) or 0
+        reports = session.scalar(select(func.max(RestoreReport.id))) or 0
+    yield
+    with sessions.begin() as session:
+        session.execute(delete(Subscription).where(Subscription.id > subscriptions))
+        session.execute(delete(RestoreReport).where(RestoreReport.id > reports))

@@ -25,8 +25,8 @@ def sender() -> str:
 
 def test_a_message_naming_two_services_gets_both_and_the_update_once(demo_assistant: Assistant) -> None:
     reply = demo_assistant.say(sender(), "can't top up and can't log into my account either")
-    assert "Prepaid top-up is down" in reply, reply
-    assert "Website and app login (My Account) is down" in reply, reply
+    assert "Prepaid top-up: not working" in reply, reply
+    assert "Website and app login (My Account): not working" in reply, reply
     assert reply.count(TOP_UP_UPDATE) == 1, reply
     assert "auto-renew" in reply and "nothing you need to change" in reply, reply  # each one's workaround
 
@@ -41,6 +41,25 @@ def test_fixed_but_not_for_me_gets_troubleshooting_a_person_and_is_counted(demo_
     assert [(r.service_key, r.channel) for r in reports] == [("voicemail", "rest")]
     reply = demo_assistant.say(me, "yes please")
     assert "I'll pass this to a person" in reply, reply
+
+
+@pytest.mark.parametrize("said", ["my mobile is still not working", "still no signal on my mobile"])
+def test_still_not_working_about_a_service_never_down_is_no_failed_fix(demo_assistant: Assistant, said: str) -> None:
+    """Mobile was never affected: no "working again", its own troubleshooting, and no report."""
+    me = sender()
+    reply = demo_assistant.say(me, said)
+    assert "working again" not in reply, reply
+    assert "restart your phone" in reply.lower(), reply
+    with make_session_factory(demo_assistant.engine)() as session:
+        assert session.scalars(select(RestoreReport).where(RestoreReport.conversation_id == me)).all() == []
+
+
+def test_a_diversion_code_goes_to_the_destination_never_the_source(demo_assistant: Assistant) -> None:
+    reply = demo_assistant.say(sender(), "how do I divert my landline 09 123 4567 to my mobile 021 555 0199")
+    assert "**21*0215550199#" in reply and "091234567" not in reply, reply
+    reply = demo_assistant.say(sender(), "my number is 09 123 4567, how do I divert my calls")
+    assert "**21*<number>#" in reply and "091234567" not in reply, reply
+    assert "the number calls should go to" in reply, reply
 
 
 def test_three_questions_quote_the_official_update_once(demo_assistant: Assistant) -> None:
@@ -61,7 +80,7 @@ def test_no_reply_offers_a_person_twice(demo_assistant: Assistant) -> None:
 
 
 def test_plural_service_names_read_right(demo_assistant: Assistant) -> None:
-    assert "Bill payments are only partly working" in demo_assistant.say(sender(), "can I pay my bill?")
+    assert "Bill payments: only partly working" in demo_assistant.say(sender(), "can I pay my bill?")
 
 
 def test_an_overdue_update_is_called_out_to_customers(demo_assistant: Assistant) -> None:

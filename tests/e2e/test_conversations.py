@@ -30,13 +30,13 @@ def incident_id(assistant: Assistant) -> int:
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
-        ("I can't top up my phone", ["Prepaid top-up is down", "Latest update", "no ETA", "auto-renew"]),
-        ("flying to Sydney tonight, how do I turn on roaming", ["Roaming is down", "Wi-Fi calling"]),
-        ("how do I divert calls to my mobile", ["Call diversion is down", "**21*", "##21#"]),
-        ("is my broadband affected?", ["Broadband isn't affected"]),
+        ("I can't top up my phone", ["Prepaid top-up: not working", "Latest update", "no ETA", "auto-renew"]),
+        ("flying to Sydney tonight, how do I turn on roaming", ["Roaming: not working", "Wi-Fi calling"]),
+        ("how do I divert calls to my mobile", ["Call diversion: not working", "**21*", "##21#"]),
+        ("is my broadband affected?", ["Broadband: not affected"]),
         ("was this a hack?", ["not a cyber attack"]),
         ("when will it be fixed?", ["no ETA yet", "next update is due by"]),
-        ("is email working?", ["Xtra Mail (email) is working again", "Xtra Mail has been restored"]),
+        ("is email working?", ["Xtra Mail (email): working again", "Xtra Mail has been restored"]),
     ],
 )
 def test_demo_outage_questions_get_specific_sourced_answers(
@@ -49,13 +49,13 @@ def test_demo_outage_questions_get_specific_sourced_answers(
 
 def test_eta_follows_the_service_asked_about_before(demo_assistant: Assistant) -> None:
     me = sender()
-    assert "Prepaid top-up is down" in demo_assistant.say(me, "my top up keeps failing")
+    assert "Prepaid top-up: not working" in demo_assistant.say(me, "my top up keeps failing")
     assert "There's no ETA for Prepaid top-up yet" in demo_assistant.say(me, "when will it be fixed?")
 
 
 def test_answers_follow_the_store_mid_conversation(demo_assistant: Assistant) -> None:
     me = sender()
-    assert "Roaming is down" in demo_assistant.say(me, "how do I turn on roaming, off to Fiji tomorrow")
+    assert "Roaming: not working" in demo_assistant.say(me, "how do I turn on roaming, off to Fiji tomorrow")
 
     sessions = make_session_factory(demo_assistant.engine)
     with sessions.begin() as session:
@@ -75,7 +75,7 @@ def test_answers_follow_the_store_mid_conversation(demo_assistant: Assistant) ->
             session, incident_id(demo_assistant), message="All systems are back to normal.", now=utcnow(), actor="test"
         )
     reply = demo_assistant.say(me, "can I turn on roaming now?")
-    assert "Roaming is working normally again" in reply and "All systems are back to normal." in reply, reply
+    assert "Roaming: working normally again" in reply and "All systems are back to normal." in reply, reply
     reply = demo_assistant.say(me, "what's down right now?")
     assert "There's no outage right now" in reply, reply
 
@@ -175,3 +175,27 @@ def test_a_long_conversation_keeps_its_context_and_every_message(demo_assistant:
     assert [e["text"] for e in events if e.get("event") == "user"] == said
     assert sum(e.get("event") == "session_started" for e in events) == 1
     assert sum(e.get("event") == "pause" for e in events) == 1
+
+
+@pytest.mark.usefixtures("leaves_no_trace")
+def test_asking_to_be_told_while_a_person_has_the_conversation_is_recorded_and_confirmed(
+    demo_assistant: Assistant,
+) -> None:
+    """Paused for staff, "tell me when top-up is fixed" is still answered and subscribed;
+    anything else still waits for the person."""
+    from sqlalchemy import select
+
+    from bot.db.models import Subscription
+
+    me = sender()
+    assert demo_assistant.say(me, "I can't top up my phone")
+    auth = RasaAuth(demo_assistant.token)
+    paused = httpx.post(
+        f"{demo_assistant.rasa_url}/conversations/{me}/tracker/events", json={"event": "pause"}, auth=auth, timeout=30
+    )
+    assert paused.status_code == 200, paused.text
+    assert "I'll message you here" in demo_assistant.say(me, "please tell me when top up is fixed")
+    with make_session_factory(demo_assistant.engine)() as session:
+        keys = session.scalars(select(Subscription.service_key).where(Subscription.conversation_id == me)).all()
+    assert keys == ["top_up"]
+    assert "looking after this conversation" in demo_assistant.say(me, "is roaming working?")  # still paused

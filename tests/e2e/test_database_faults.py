@@ -43,7 +43,7 @@ def test_locked_sqlite_answers_from_last_known_state_and_recovers(demo_assistant
     web = web_app
     database = Path(str(make_url(demo_assistant.servers.settings.database_url).database))
     me, waiting, escalating = sender(), sender(), sender()
-    assert "Prepaid top-up is down" in demo_assistant.say(me, "I can't top up my phone")
+    assert "Prepaid top-up: not working" in demo_assistant.say(me, "I can't top up my phone")
     assert health(web)[0] == 200
 
     with sqlite_locked(database):
@@ -176,7 +176,7 @@ def test_postgres_restarts_under_load_lose_nothing(tmp_path: Path) -> None:
                 said = [e.get("text") for e in assistant.tracker(me)["events"] if e.get("event") == "user"]
                 assert not Counter(answered) - Counter(said), (me, Counter(answered) - Counter(said))
             final = assistant.say(sender(), "I can't top up my phone")
-            assert "Prepaid top-up is down" in final and STALE not in final
+            assert "Prepaid top-up: not working" in final and STALE not in final
         finally:
             assistant.servers.stop_all()
             assistant.engine.dispose()

@@ -55,7 +55,7 @@ def console(demo_assistant: Assistant) -> Iterator[str]:
     servers = demo_assistant.servers
     name = f"agent{uuid.uuid4().hex[:6]}"
     with make_session_factory(demo_assistant.engine).begin() as session:
-        create_user(session, name, PASSWORD, StaffRole.AGENT, utcnow(), actor="test")
+        create_user(session, name, PASSWORD, StaffRole.AGENT, utcnow(), actor="test", display_name="Tama")
     servers.env["NOTIFY_PUSH_CHANNELS"] = "rest"  # so that staff may reply into REST conversations here
     servers.start_web()
     try:
@@ -142,7 +142,7 @@ def test_customer_escalates_and_an_agent_works_it_in_a_real_browser(demo_assista
 
     tracker = demo_assistant.tracker(me)
     texts = [e.get("text") for e in tracker["events"] if e.get("event") == "bot"]
-    assert "Kia ora, Tama from support here. Your calls are diverted." in texts
+    assert "Tama (support): Kia ora, Tama from support here. Your calls are diverted." in texts  # signed
     assert tracker.get("paused") is True
     # While paused, the customer is told a person has the conversation.
     assert "support team is looking after this conversation" in demo_assistant.say(me, "hello?")

@@ -5,11 +5,10 @@ Rasa and action servers; the counts are read from the real incident store."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from bot.conversation.notify import SUBSCRIPTIONS_PER_CLIENT
 from bot.db.engine import make_session_factory
@@ -17,21 +16,7 @@ from bot.db.models import RestoreReport, Subscription
 from bot.incidents.reports import COUNTED_PER_CLIENT
 from tests.e2e.conftest import Assistant
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(autouse=True)
-def leaves_no_trace(demo_assistant: Assistant) -> Iterator[None]:
-    """The assistant is shared by the e2e tests: the subscriptions and reports made here would
-    otherwise be notified and counted in theirs."""
-    sessions = make_session_factory(demo_assistant.engine)
-    with sessions() as session:
-        subscriptions = session.scalar(select(func.max(Subscription.id))) or 0
-        reports = session.scalar(select(func.max(RestoreReport.id))) or 0
-    yield
-    with sessions.begin() as session:
-        session.execute(delete(Subscription).where(Subscription.id > subscriptions))
-        session.execute(delete(RestoreReport).where(RestoreReport.id > reports))
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("leaves_no_trace")]
 
 
 def fresh_conversations(web: str, message: str, n: int) -> list[str]:

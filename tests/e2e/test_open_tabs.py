@@ -63,7 +63,7 @@ async def outage_day(web: str, rasa: RasaApi, key: str) -> None:
         async with httpx.AsyncClient(base_url=web, timeout=60, cookies={COOKIE: tab}) as same_customer:
             said = await same_customer.post("/chat/send", json={"message": "I need a person please"})
             assert said.status_code == 200
-        await rasa.reply(conversation, "Kia ora, Aroha from support here.")
+        await rasa.reply(conversation, "Kia ora, Aroha from support here.", "Aroha")
         pushed = [await asyncio.wait_for(arrived[tab].get(), 30)]
         while "Aroha from support" not in pushed[-1]:  # first the customer's own turn, then the reply
             pushed.append(await asyncio.wait_for(arrived[tab].get(), 30))

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 def test_conversation_survives_a_rasa_restart(demo_assistant: Assistant) -> None:
     me = f"e2e-restart-{uuid.uuid4().hex[:8]}"
-    assert "Prepaid top-up is down" in demo_assistant.say(me, "I can't top up my phone")
+    assert "Prepaid top-up: not working" in demo_assistant.say(me, "I can't top up my phone")
 
     demo_assistant.stop("rasa")
     demo_assistant.start_rasa()

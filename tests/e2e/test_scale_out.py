@@ -70,11 +70,11 @@ def test_two_rasa_servers_share_one_conversation(scale_out_db: str, tmp_path: Pa
             tmp_path / "b",
         )
         me = f"scale-{uuid.uuid4().hex[:8]}"
-        assert "Prepaid top-up is down" in first.say(me, "I can't top up my phone")
+        assert "Prepaid top-up: not working" in first.say(me, "I can't top up my phone")
         # The other server reads the same tracker: the service in context carries over.
         assert "There's no ETA for Prepaid top-up yet" in second.say(me, "when will it be fixed?")
         first.stop("rasa")
-        assert "Roaming is down" in second.say(me, "and how do I turn on roaming")
+        assert "Roaming: not working" in second.say(me, "and how do I turn on roaming")
         users = [e["text"] for e in second.tracker(me)["events"] if e.get("event") == "user"]
         assert users == ["I can't top up my phone", "when will it be fixed?", "and how do I turn on roaming"]
     finally:
@@ -183,7 +183,7 @@ def test_twenty_messages_in_flight_in_one_conversation_are_each_handled_whole_an
 
 def test_a_conversation_moves_between_replicas_behind_the_load_balancer(scaled: ScaledAssistant) -> None:
     me = f"lb-{uuid.uuid4().hex[:8]}"
-    assert "Prepaid top-up is down" in _say(scaled.url, me, "I can't top up my phone")
+    assert "Prepaid top-up: not working" in _say(scaled.url, me, "I can't top up my phone")
     for _ in range(3):
         assert "There's no ETA for Prepaid top-up yet" in _say(scaled.url, me, "when will it be fixed?")
     served = {
@@ -193,7 +193,7 @@ def test_a_conversation_moves_between_replicas_behind_the_load_balancer(scaled: 
     }
     assert served == {"rasa1", "rasa2"}, served  # both replicas took turns in the one conversation
     scaled.members[0].stop("rasa")  # a replica is lost: the other carries the conversation on
-    assert "Roaming is down" in _say(scaled.url, me, "and how do I turn on roaming")
+    assert "Roaming: not working" in _say(scaled.url, me, "and how do I turn on roaming")
     tracker = httpx.get(f"{scaled.url}/conversations/{me}/tracker", auth=RasaAuth(scaled.token), timeout=30).json()
     users = [e["text"] for e in tracker["events"] if e.get("event") == "user"]
     assert users == ["I can't top up my phone", *["when will it be fixed?"] * 3, "and how do I turn on roaming"]

@@ -46,7 +46,7 @@ FB_SECRET = "fb-app-secret-" + "x" * 20
 TG_TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijkl"
 TG_SECRET = "tg-secret-" + "y" * 20
 TW_SID, TW_TOKEN = "AC" + "1" * 32, "tw-auth-token-" + "z" * 18
-ANSWER = "Prepaid top-up is down"
+ANSWER = "Prepaid top-up: down"  # the short channels' wording
 RESTARTING = (
     "Part of my system is restarting, so I couldn't answer that just now. Please send it again in a minute. "
     "If you were asking for a person, that request was not saved yet."
@@ -247,7 +247,7 @@ def test_whatsapp_through_twilio_gets_the_same_short_answer(social: tuple[str, P
     base, provider = social
     number = f"whatsapp:+6421{uuid.uuid4().int % 10**7:07d}"
     send_sms(base, number, "is roaming working?")
-    wait_for_text(provider, "twilio", "Roaming is down")
+    wait_for_text(provider, "twilio", "Roaming: down")
     (answer,) = [b for b in sms_to(provider, number) if b.startswith("Roaming")]
     assert len(answer) <= 320 and answer.endswith("Reply MORE for details."), answer
 
@@ -260,7 +260,7 @@ def test_telegram_gets_a_short_answer_with_a_more_details_button(social: tuple[s
     assert ok.status_code == 200
     wait_for_text(provider, "telegram", "Want the details?")
     (sent,) = [d for k, d in provider.sent if k == "telegram" and int(d.get("chat_id", 0) or 0) == chat]
-    assert str(sent["text"]).startswith("Roaming is down") and len(str(sent["text"])) <= 640, sent
+    assert str(sent["text"]).startswith("Roaming: down") and len(str(sent["text"])) <= 640, sent
     assert "More details" in str(sent.get("reply_markup")) and "/more" in str(sent.get("reply_markup")), sent
 
 
@@ -277,7 +277,7 @@ def test_messenger_gets_a_short_answer_with_a_more_details_button(social: tuple[
     to_user = [d for k, d in provider.sent if k == "facebook" and (d.get("recipient") or {}).get("id") == user]
     (sent,) = [d for d in to_user if "message" in d]
     template = sent["message"]["attachment"]["payload"]  # Rasa's Messenger connector: a button template
-    assert template["text"].startswith("Roaming is down") and template["text"].endswith("Want the details?")
+    assert template["text"].startswith("Roaming: down") and template["text"].endswith("Want the details?")
     assert [(b["title"], b["payload"]) for b in template["buttons"]] == [("More details", "/more")]
 
 
@@ -471,7 +471,7 @@ def test_tell_and_close_reaches_each_waiting_customer_once_on_their_channel(
         send_sms(base, number, "my top up failed")
     rest = [f"rest-close-{uuid.uuid4().hex[:8]}" for _ in range(17)]
     for conversation in rest:
-        assert "Prepaid top-up is down" in assistant.say(conversation, "my top up failed")
+        assert "Prepaid top-up: not working" in assistant.say(conversation, "my top up failed")
     customers = [(c, "telegram") for c in telegram] + [(c, "twilio") for c in twilio] + [(c, "rest") for c in rest]
     with sessions.begin() as session:
         for n, (conversation, channel) in enumerate(customers):

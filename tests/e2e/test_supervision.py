@@ -144,7 +144,7 @@ def test_no_secret_is_on_a_command_line(launched: Launched) -> None:
 @pytest.mark.parametrize("name", SERVERS)
 def test_a_killed_server_comes_back_and_nothing_is_lost(launched: Launched, name: str) -> None:
     me, other = f"sup-{name}-{uuid.uuid4().hex[:6]}", f"sup-other-{uuid.uuid4().hex[:6]}"
-    assert "Prepaid top-up is down" in texts(launched.say(me, "I can't top up my phone"))
+    assert "Prepaid top-up: not working" in texts(launched.say(me, "I can't top up my phone"))
     before = launched.pid(name)
     os.kill(before, signal.SIGKILL)
     killed_at = time.monotonic()

@@ -1,6 +1,7 @@
 """The customers' web chat in a real headless Chromium on a phone-sized screen, against the real
 web app, Rasa server and action server: banner, answers, quick replies, history across a
-reload, staff replies arriving, and no way into another customer's conversation."""
+reload, staff replies arriving signed and styled apart, pushed notices without their trigger,
+the banner keeping itself current, and no way into another customer's conversation."""
 
 from __future__ import annotations
 
@@ -77,9 +78,10 @@ def test_customer_chats_on_a_phone_and_keeps_the_conversation(demo_assistant: As
         with ThreadPoolExecutor(1) as pool:
             pool.submit(
                 asyncio.run,
-                staff.reply(conversation, "Kia ora, Aroha from support. Updates: https://status.example.co.nz/x"),
+                staff.reply(conversation, "Kia ora, Aroha here. Updates: https://status.example.co.nz/x", "Aroha"),
             ).result(timeout=30)
-        expect(page.locator("#log")).to_contain_text("Aroha from support", timeout=15_000)
+        expect(page.locator("#log")).to_contain_text("Aroha (support): Kia ora", timeout=15_000)
+        expect(page.locator("#log li.staff")).to_have_count(1)  # a person, shown apart from the assistant
         link = page.locator("#log a[href='https://status.example.co.nz/x']")
         expect(link).to_have_count(1)  # addresses become links, text stays text
         page.screenshot(path=str(SCREENSHOTS / "5-staff-reply.png"), full_page=True)
@@ -88,7 +90,7 @@ def test_customer_chats_on_a_phone_and_keeps_the_conversation(demo_assistant: As
         # tab shows any message twice (each shows its own turn from /chat/send's answer).
         second = customer.new_page()
         second.goto(web + "/")
-        expect(second.locator("#log")).to_contain_text("Aroha from support", timeout=15_000)
+        expect(second.locator("#log")).to_contain_text("Aroha (support)", timeout=15_000)
         second.get_by_label("Your message").fill("what about roaming?")
         second.keyboard.press("Enter")
         # (paused for staff since the reply above: the assistant says a person has it)
@@ -96,7 +98,7 @@ def test_customer_chats_on_a_phone_and_keeps_the_conversation(demo_assistant: As
         expect(page.locator("#log li.you").last).to_have_text("what about roaming?", timeout=15_000)
         page.wait_for_timeout(2500)  # a few of the feed's ticks: anything duplicated would be here by now
         for tab in (page, second):
-            expect(tab.locator("#log li", has_text="Aroha from support")).to_have_count(1)
+            expect(tab.locator("#log li", has_text="Aroha (support)")).to_have_count(1)
             expect(tab.locator("#log li.you", has_text="what about roaming?")).to_have_count(1)
             expect(tab.locator("#log li.you", has_text="I can't top up my phone")).to_have_count(1)
         second.close()
@@ -120,3 +122,47 @@ def test_customer_chats_on_a_phone_and_keeps_the_conversation(demo_assistant: As
     texts = [e.get("text") or "" for e in events if e.get("event") == "user"]
     assert "is my broadband affected?" not in texts  # the stranger's message went elsewhere
     assert len(list(SCREENSHOTS.iterdir())) == 6
+
+
+@pytest.mark.usefixtures("leaves_no_trace")
+def test_a_pushed_notice_shows_no_trigger_and_the_banner_follows_a_new_update(
+    demo_assistant: Assistant, web: str
+) -> None:
+    """After "tell me when it's fixed" and a new update: the notice arrives without an
+    "EXTERNAL" bubble, in the live view and after a reload, and the banner shows the update's
+    time within 30 s, without a reload."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from bot.conversation.notify import Notifier
+    from bot.core.clock import utcnow
+    from bot.db.engine import make_session_factory
+    from bot.db.models import Incident
+    from bot.incidents.writes import post_update
+
+    settings = demo_assistant.servers.settings
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_context(viewport=PHONE).new_page()
+        page.goto(web + "/")
+        page.get_by_label("Your message").fill("tell me when top up is fixed")
+        page.keyboard.press("Enter")
+        expect(page.locator("#log li.assistant").last).to_contain_text("message you", timeout=30_000)
+
+        posted = utcnow()
+        with make_session_factory(demo_assistant.engine).begin() as session:
+            incident = session.query(Incident.id).one()[0]
+            message = "Top-ups: the fix is being tested now."
+            post_update(session, incident, message=message, now=posted, service_keys=["top_up"], actor="test")
+        notifier = Notifier(settings, demo_assistant.engine, RasaApi(settings.rasa_url, demo_assistant.token))
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(asyncio.run, notifier.run_once()).result(timeout=60) >= 1
+
+        expect(page.locator("#log")).to_contain_text("the fix is being tested", timeout=15_000)
+        expect(page.locator("#log li", has_text="EXTERNAL")).to_have_count(0)
+        expect(page.locator("#banner time")).to_have_attribute("datetime", posted.isoformat(), timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "7-notice-and-banner.png"), full_page=True)
+        page.reload()
+        expect(page.locator("#log")).to_contain_text("the fix is being tested", timeout=15_000)
+        expect(page.locator("#log li", has_text="EXTERNAL")).to_have_count(0)
+        browser.close()

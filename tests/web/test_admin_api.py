@@ -124,6 +124,37 @@ def test_publish_update_and_resolve_with_audit_trail(api: httpx.Client) -> None:
     assert all(e["at"].startswith("2026-11-25T01:30") for e in trail)
 
 
+def test_one_update_call_changes_the_services_states_and_tells_their_subscribers(
+    api: httpx.Client, engine: Engine, demo: int
+) -> None:
+    from bot.conversation.notify import enqueue_due, subscribe
+    from bot.incidents.reads import StateKind, read_overview
+
+    with make_session_factory(engine).begin() as session:
+        subscribe(session, "waiting-for-top-up", "rest", "top_up", NOW)
+    body = {"message": "Top-ups are back.", "status": "monitoring", "service_states": {"top_up": "operational"}}
+    updated = api.post(f"/api/v1/incidents/{demo}/updates", json=body)
+    assert updated.status_code == 201, updated.text
+    assert updated.json()["services"]["top_up"] == "operational" and updated.json()["status"] == "monitoring"
+    with make_session_factory(engine).begin() as session:
+        assert read_overview(session, NOW).service("top_up").kind is StateKind.RESTORED  # what customers are told
+        assert enqueue_due(session, NOW) == 1  # the subscriber hears of it
+    trail = api.get("/api/v1/audit", params={"incident_id": demo}).json()
+    assert trail[0]["action"] == "post_update" and trail[0]["detail"]["service_states"] == {"top_up": "operational"}
+    refused = api.post(f"/api/v1/incidents/{demo}/updates", json={"message": "x", "service_states": {"top_up": "gone"}})
+    assert refused.status_code == 422
+    unknown = api.post(
+        f"/api/v1/incidents/{demo}/updates", json={"message": "x", "service_states": {"teleport": "operational"}}
+    )
+    assert unknown.status_code == 422 and "teleport" in unknown.text
+
+
+def test_an_update_that_says_resolved_resolves_the_incident(api: httpx.Client, demo: int) -> None:
+    done = api.post(f"/api/v1/incidents/{demo}/updates", json={"message": "All back.", "status": "resolved"})
+    assert done.status_code == 201, done.text
+    assert done.json()["status"] == "resolved" and set(done.json()["services"].values()) == {"operational"}
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [

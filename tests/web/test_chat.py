@@ -50,6 +50,23 @@ def test_the_page_issues_a_signed_httponly_id_and_shows_the_incident(chat: str) 
     assert response.headers["content-security-policy"].startswith("default-src 'self'")
 
 
+def test_the_banner_gives_the_latest_updates_time_and_can_be_embedded_with_a_link(chat: str, engine: Engine) -> None:
+    from bot.db.engine import make_session_factory
+    from bot.incidents.reads import read_overview
+
+    with make_session_factory(engine)() as session:
+        latest = read_overview(session, NOW).incidents[0].latest_update
+    assert latest is not None
+    state = httpx.get(chat + "/chat/banner").json()["banner"]
+    assert state["updated_at"] == latest.posted_at.isoformat()  # the update's time, not the last edit's
+    assert "Back-end systems outage" in state["title"] and "Prepaid top-up" in state["affected"]
+    embed = httpx.get(chat + "/banner")
+    assert embed.status_code == 200 and "x-frame-options" not in embed.headers
+    assert "frame-ancestors *" in embed.headers["content-security-policy"]
+    assert f'href="{chat}/"' in embed.text and 'target="_top"' in embed.text  # opens the chat
+    assert httpx.get(chat + "/").headers["x-frame-options"] == "DENY"  # the chat itself is never framed
+
+
 def test_messages_go_to_rasa_under_the_server_chosen_id_only(chat: str, rasa: FakeRasa) -> None:
     alice = visitor(chat)
     reply = alice.post("/chat/send", json={"message": "I can't top up", "sender": "someone-else"})

@@ -183,6 +183,23 @@ def test_to_messages_skips_what_is_not_a_message() -> None:
     ]
 
 
+def test_a_persons_reply_is_marked_as_staff_not_the_assistant() -> None:
+    staff = {
+        "event": "bot",
+        "text": "Tama (support): on it",
+        "data": {},
+        "metadata": {"utter_action": "utter_staff_reply"},
+    }
+    ours = {
+        "event": "bot",
+        "text": "Roaming: not working",
+        "data": {},
+        "metadata": {"utter_action": "utter_service_major_outage"},
+    }
+    rows = [(1, "c", json.dumps(staff)), (2, "c", json.dumps(ours))]
+    assert [m["who"] for m in to_messages(rows, lambda sender, before: None)] == ["staff", "assistant"]
+
+
 def test_the_feed_reads_nothing_while_no_tab_is_open(app: FastAPI, chat: str) -> None:
     visitor(chat)
     time.sleep(0.5)

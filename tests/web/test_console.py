@@ -78,7 +78,7 @@ def rasa() -> FakeRasa:
 def console(settings: Settings, engine: Engine, demo: int, rasa: FakeRasa) -> Iterator[str]:
     with make_session_factory(engine).begin() as s:
         create_user(s, "admin", PASSWORD, StaffRole.ADMIN, NOW, actor="test")
-        create_user(s, "agent", PASSWORD, StaffRole.AGENT, NOW, actor="test")
+        create_user(s, "agent", PASSWORD, StaffRole.AGENT, NOW, actor="test", display_name="Tama")
         for conversation, channel, contact in (("web-1", "rest", "021 123 4567"), ("tg-1", "telegram", "021 765 4321")):
             create_escalation(
                 s,
@@ -183,6 +183,61 @@ def test_forms_without_a_csrf_token_are_refused(console: str, engine: Engine) ->
     assert client.post(f"/console/escalations/{eid}/note", data={"text": "hi", "csrf": "forged"}).status_code == 403
 
 
+def test_a_customer_reply_no_one_has_read_is_marked_until_someone_opens_it(
+    console: str, engine: Engine, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from tests.tracker_table import TrackerTable
+
+    tracker = TrackerTable(tmp_path / "no-tracker.db")
+    with make_session_factory(engine).begin() as s:
+        for e in s.scalars(select(Escalation)):
+            e.created_at = NOW - timedelta(minutes=10)
+    tracker.insert("web-1", "user", {"event": "user", "text": "any news?"}, at=(NOW - timedelta(minutes=5)).timestamp())
+    notice = {"event": "user", "text": "EXTERNAL: EXTERNAL_incident_update"}  # the notifier, not the customer
+    tracker.insert(
+        "tg-1", "user", notice, at=(NOW - timedelta(minutes=5)).timestamp(), intent="EXTERNAL_incident_update"
+    )
+    client = login(console, "agent")
+    rows = {
+        r.split('href="/console/escalations/')[1].split('"')[0]: r for r in client.get("/console").text.split("<tr")[2:]
+    }
+    web, tg = escalation_id(engine, "web-1"), escalation_id(engine, "tg-1")
+    assert "new reply" in rows[str(web)] and "new reply" not in rows[str(tg)]
+    page = client.get(f"/console/escalations/{web}").text
+    assert "New reply from the customer" in page
+    assert "New reply from the customer" not in client.get(f"/console/escalations/{web}").text  # now read
+    assert "new reply" not in client.get("/console").text
+
+
+def test_the_queue_and_escalation_page_show_names_not_ids(console: str, engine: Engine) -> None:
+    with make_session_factory(engine).begin() as s:
+        create_escalation(
+            s,
+            conversation_id="web-top-up",
+            channel="webchat",
+            contact="021 555 0100",
+            need="Top-ups fail",
+            urgency=Urgency.NORMAL,
+            trigger="request_human",
+            now=NOW,
+            service_keys=["top_up"],
+        )
+    client = login(console, "agent")
+    linked = client.get(f"/console/escalations/{escalation_id(engine, 'web-top-up')}").text
+    assert "Back-end systems outage after failed maintenance</a> (Prepaid top-up" in linked
+    assert "service Prepaid top-up" in linked
+    assert "Back-end systems outage" in client.get("/console").text  # the incident by its title in the queue
+    eid = escalation_id(engine, "web-1")
+    token = csrf_of(client.get(f"/console/escalations/{eid}").text)
+    client.post(f"/console/escalations/{eid}/assign", data={"csrf": token})
+    queue_html, page_html = client.get("/console").text, client.get(f"/console/escalations/{eid}").text
+    assert ">#" not in queue_html and ">#" not in page_html  # incidents by title, never by number
+    assert "assigned to Tama" in page_html and "web-1" not in page_html  # the staff name, no conversation id
+    assert "service not named" in page_html
+
+
 def test_a_note_over_the_limit_is_refused_in_words_on_a_page(console: str, engine: Engine) -> None:
     client = login(console, "agent")
     eid = escalation_id(engine, "web-1")
@@ -224,7 +279,13 @@ def test_reply_pushes_through_rasa_and_pauses_then_hands_back(console: str, engi
     )
     posts = [(path, body) for method, path, body in rasa.calls if method == "POST"]
     assert posts == [
-        ("/conversations/tg-1/tracker/events", {"event": "slot", "name": "staff_reply", "value": "Hi, Tama here."}),
+        (
+            "/conversations/tg-1/tracker/events",
+            [
+                {"event": "slot", "name": "staff_reply", "value": "Hi, Tama here."},
+                {"event": "slot", "name": "staff_name", "value": "Tama"},  # the reply is signed "Tama (support)"
+            ],
+        ),
         ("/conversations/tg-1/execute", {"name": "utter_staff_reply"}),
         ("/conversations/tg-1/tracker/events", {"event": "pause"}),
     ]

@@ -28,6 +28,8 @@ PUBLIC = {
     ("GET", "/health"): "source states and ages, nothing private",
     ("GET", "/"): "the chat page; issues a signed conversation id",
     ("GET", "/chat/history"): "the history of the conversation in the caller's own signed cookie",
+    ("GET", "/chat/banner"): "the current outage banner, public like the status page it repeats",
+    ("GET", "/banner"): "the banner alone, for a status page to embed; read-only",
     ("GET", "/console/login"): "the login form",
 }
 # Take a credential that is not a bearer token: what a stranger gets.

@@ -103,6 +103,11 @@ def set_impact(
 
 @router.post("/{incident_id}/updates", response_model=IncidentOut, status_code=201, responses=WRITE_ONE)
 def post_update(incident_id: RowId, body: UpdateIn, session: Db, ctx: Context, actor: Operator) -> IncidentOut:
+    """An update, with the incident's status, ETA, next update and services' states in one call.
+    A "resolved" update resolves the incident, as on Statuspage (every service back to normal)."""
+    if body.status is IncidentStatus.RESOLVED:
+        writes.resolve_incident(session, incident_id, message=body.message, now=ctx.clock(), actor=actor)
+        return _load(session, incident_id)
     writes.post_update(
         session,
         incident_id,
@@ -113,6 +118,7 @@ def post_update(incident_id: RowId, body: UpdateIn, session: Db, ctx: Context, a
         eta=body.eta,
         next_update_at=body.next_update_at,
         clear_eta=body.clear_eta,
+        service_states=body.service_states,
         actor=actor,
     )
     return _load(session, incident_id)

@@ -43,6 +43,10 @@ class UpdateIn(Strict):
     eta: AwareDatetime | None = None
     next_update_at: AwareDatetime | None = None
     services: list[str] = Field(default_factory=list, description="services this update is about")
+    service_states: dict[str, ServiceStatus] = Field(
+        default_factory=dict,
+        description="service key -> its state from this update on, in the same call (as Statuspage's components)",
+    )
     clear_eta: bool = False
 
 

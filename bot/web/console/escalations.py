@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,10 +17,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.core.errors import ValidationError
+from bot.core.errors import ConversationStoreError, ValidationError
 from bot.db.models import Escalation, EscalationStatus, Incident, Service, Urgency, escalation_reference
 from bot.people import bulk, closing, escalations, queue
 from bot.people.bulk import BulkAction
+from bot.rasa_api import last_customer_messages_at
 from bot.web.console.pages import CsrfChecked, Staff, back, page
 from bot.web.deps import Context, Db, RowId, WebContext
 from common.text import MAX_CHAT_MESSAGE, printable
@@ -62,10 +64,26 @@ def _parse(filters: dict[str, str]) -> queue.QueueFilter:
         raise ValidationError("unknown filter value") from None
 
 
-def _queue_context(session: Session, result: queue.QueuePage | None, filters: dict[str, str]) -> dict[str, Any]:
+def _unread(ctx: WebContext, rows: Sequence[Escalation]) -> set[int]:
+    """The rows whose customer wrote after a person last opened them; none if Rasa's store fails."""
+    try:
+        last = last_customer_messages_at(ctx.tracker_store, [e.conversation_id for e in rows])
+    except ConversationStoreError as exc:
+        logger.warning("cannot mark unread customer messages: %s", exc)
+        return set()
+    return {e.id for e in rows if escalations.unread(e, last.get(e.conversation_id))}
+
+
+def _queue_context(
+    session: Session, result: queue.QueuePage | None, filters: dict[str, str], unread: set[int] | None = None
+) -> dict[str, Any]:
     services = [(s.key, s.name) for s in session.scalars(select(Service).order_by(Service.position))]
+    linked = {link.incident_id for e in (result.rows if result else ()) for link in e.links}
+    titles = dict(session.execute(select(Incident.id, Incident.title).where(Incident.id.in_(linked))).tuples().all())
     return {
         "q": result,
+        "incident_titles": titles,
+        "unread": unread or set(),
         "statuses": [s.value for s in EscalationStatus],
         "urgencies": [u.value for u in Urgency],
         "services": services,
@@ -93,14 +111,16 @@ def queue_page(request: Request, session: Db, ctx: Context, state: Staff, filter
             message=f"Unknown filter value: {exc}.",
             error=True,
         )
-    return page(request, ctx, "queue.html", state, **_queue_context(session, result, filters))
+    unread = _unread(ctx, result.rows)
+    return page(request, ctx, "queue.html", state, **_queue_context(session, result, filters, unread))
 
 
 @router.get("/queue/rows")
 def queue_rows(request: Request, session: Db, ctx: Context, state: Staff, filters: Filters) -> HTMLResponse:
     """The queue's totals and table alone, for the live page to swap in without a reload."""
     result = queue.queue_page(session, _parse(filters), ctx.clock())
-    return page(request, ctx, "queue_rows.html", state, **_queue_context(session, result, filters))
+    unread = _unread(ctx, result.rows)
+    return page(request, ctx, "queue_rows.html", state, **_queue_context(session, result, filters, unread))
 
 
 @router.get("/queue/changes")
@@ -163,7 +183,7 @@ async def bulk_action(
         body = printable(text)
         if not body:
             raise ValidationError("a reply needs some text")
-        ids, not_sent = await _send_replies(ctx, ids, body)
+        ids, not_sent = await _send_replies(ctx, ids, body, user.shown_name)
     result = await asyncio.to_thread(bulk.run, ctx.sessions, ids, chosen, user, now, text=text, status=status_value)
     await asyncio.to_thread(bulk.record_count, ctx.sessions, token, result.changed)
     note = (
@@ -179,8 +199,9 @@ def _matching_ids(ctx: WebContext, f: queue.QueueFilter, now: datetime) -> list[
         return queue.matching_ids(session, f, now, bulk.MAX_SELECTION)
 
 
-async def _send_replies(ctx: WebContext, ids: list[int], body: str) -> tuple[list[int], int]:
-    """Send `body` to every selected customer whose channel can receive it; (the ids sent, how many not)."""
+async def _send_replies(ctx: WebContext, ids: list[int], body: str, signed: str) -> tuple[list[int], int]:
+    """Send `body`, signed by `signed`, to every selected customer whose channel can receive it;
+    (the ids sent, how many not)."""
 
     def targets() -> list[tuple[int, str, str]]:
         with ctx.sessions() as session:
@@ -194,7 +215,7 @@ async def _send_replies(ctx: WebContext, ids: list[int], body: str) -> tuple[lis
     async def send(conversation: str) -> bool:
         async with gate:
             try:
-                await ctx.rasa.reply(conversation, body)
+                await ctx.rasa.reply(conversation, body, signed)
             except httpx.HTTPError:
                 return False
             return True
@@ -208,8 +229,11 @@ async def _send_replies(ctx: WebContext, ids: list[int], body: str) -> tuple[lis
 
 @router.get("/escalations/{escalation_id}")
 async def escalation_page(request: Request, escalation_id: RowId, ctx: Context, state: Staff) -> HTMLResponse:
-    with ctx.sessions() as session:
+    with ctx.sessions.begin() as session:
         escalation = escalations.get_escalation(session, escalation_id)
+        new_message = escalation.id in _unread(ctx, [escalation])
+        escalations.mark_seen(escalation, ctx.clock())
+        session.flush()
         notices = closing.notices_of(session, escalation_id)
         linked = [
             (link.incident_id, session.get(Incident, link.incident_id), link.service_key) for link in escalation.links
@@ -219,6 +243,7 @@ async def escalation_page(request: Request, escalation_id: RowId, ctx: Context, 
             if escalation.status is not EscalationStatus.RESOLVED
             else None
         )
+        service_names = dict(session.execute(select(Service.key, Service.name)).tuples().all())
         session.expunge_all()
     events = await ctx.rasa.events(escalation.conversation_id)
     if events is not None:
@@ -240,6 +265,8 @@ async def escalation_page(request: Request, escalation_id: RowId, ctx: Context, 
         notices=notices,
         linked=linked,
         wait=wait,
+        service_names=service_names,
+        new_message=new_message,
     )
 
 
@@ -299,7 +326,7 @@ async def reply(
     if channel not in ctx.settings.notify_push_channels:
         raise ValidationError(f"the {channel} channel cannot receive messages we start")
     try:
-        await ctx.rasa.reply(conversation, body)
+        await ctx.rasa.reply(conversation, body, state[0].shown_name)
     except httpx.HTTPError as exc:
         logger.warning("staff reply not delivered: %s", exc.__class__.__name__)
         unsent = "Rasa could not be reached; the reply was not sent."

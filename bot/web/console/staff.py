@@ -32,12 +32,14 @@ def create_staff(
     username: Annotated[str, Form(max_length=80)],
     password: Annotated[str, Form(max_length=200)],
     role: Annotated[str, Form(max_length=10)],
+    display_name: Annotated[str, Form(max_length=4 * staff.MAX_DISPLAY_NAME)] = "",
 ) -> Response:
     try:
         role_value = StaffRole(role)
     except ValueError:
         raise ValidationError(f"unknown role {role!r}") from None
-    staff.create_user(session, username, password, role_value, ctx.clock(), actor=staff.console_actor(state[0]))
+    actor = staff.console_actor(state[0])
+    staff.create_user(session, username, password, role_value, ctx.clock(), actor=actor, display_name=display_name)
     return back("/console/staff", f"Account {username.strip().lower()} created.")
 
 

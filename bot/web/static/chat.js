@@ -26,7 +26,7 @@
 
   function render(message) {
     const item = document.createElement("li");
-    item.className = message.who === "you" ? "you" : "assistant";
+    item.className = message.who === "you" ? "you" : message.who === "staff" ? "staff" : "assistant";
     fill(item, message.text);
     (message.buttons || []).forEach(function (b) {
       const button = document.createElement("button");

@@ -64,7 +64,7 @@ def test_affected_service_gets_state_update_eta_and_workaround(ctx: Context) -> 
 
 
 def test_call_diversion_fills_in_the_customers_number(ctx: Context) -> None:
-    replies = service_answer(ctx, "call_diversion", phone_number="021 555 0199")
+    replies = service_answer(ctx, "call_diversion", divert_to="021 555 0199")
     steps = next(r for r in replies if r.response == "utter_workarounds_confirmed").variables["steps"]
     assert "**21*0215550199#" in steps and "##21#" in steps
 
@@ -373,6 +373,6 @@ def test_a_reply_never_offers_a_person_twice() -> None:
 
 
 def test_several_services_fill_the_customers_number_into_handset_codes(ctx: Context) -> None:
-    replies = services_answer(ctx, ["call_diversion", "voicemail"], phone_number="021 123 4567")
+    replies = services_answer(ctx, ["call_diversion", "voicemail"], divert_to="021 123 4567")
     (steps,) = [r.variables["steps"] for r in replies if r.response == "utter_workarounds_for"]
     assert "**21*0211234567#" in steps and "<number>" not in steps

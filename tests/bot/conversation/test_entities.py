@@ -1,10 +1,11 @@
-"""What customers call a service maps to the canonical keys; junk maps to nothing."""
+"""What customers call a service maps to the canonical keys; junk maps to nothing; only a number
+named as the destination is where calls are diverted to."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.conversation.entities import normalise_service, services_for
+from bot.conversation.entities import diversion_target, normalise_service, services_for
 
 
 @pytest.mark.parametrize(
@@ -70,3 +71,21 @@ def test_an_escalation_is_filed_under_the_stated_need_first_then_the_rest_newest
     ]
     assert services_in_conversation([user_event("help", "request_human", [])], "help") == []
     assert services_in_conversation([{"event": "user", "parse_data": "junk"}, {"event": "user"}], None) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        ("how do I divert my landline 09 123 4567 to my mobile 021 555 0199", "0215550199"),  # from X to Y
+        ("divert from 09 123 4567 to 021 555 0199", "0215550199"),
+        ("forward all calls to +64 21 555 0188", "+64215550188"),  # to Y
+        ("please send my calls to my new mobile number: 027 555 0123", "0275550123"),
+        ("divert calls from 09 123 4567", None),  # from X: the source, never the target
+        ("my number is 09 123 4567, how do I divert my calls", None),  # their own number
+        ("I want to divert 09 123 4567", None),
+        ("how do I divert my calls", None),  # no number
+        (None, None),
+    ],
+)
+def test_only_a_number_named_as_the_destination_is_where_calls_go(text: object, target: str | None) -> None:
+    assert diversion_target(text) == target

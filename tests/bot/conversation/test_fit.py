@@ -47,7 +47,7 @@ def test_every_service_answer_fits_one_sms_with_more_for_the_rest(
 
 def test_the_sms_has_state_update_time_eta_and_the_best_workaround(responses: dict[str, Any], ctx: Context) -> None:
     fitted = fit(responses, service_answer(ctx, "top_up"), "twilio")
-    assert fitted.text.startswith("Prepaid top-up is down (checked ")
+    assert fitted.text.startswith("Prepaid top-up: down (checked ")
     assert "Latest update 1:50 pm today" in fitted.text
     assert "No fix time yet; next update by 4:30 pm today" in fitted.text
     assert "Meanwhile: If your plan has auto-renew" in fitted.text
@@ -83,7 +83,7 @@ def test_a_long_answer_drops_the_workaround_then_whole_sentences_never_half_a_fa
 def test_messenger_and_telegram_get_the_short_text_with_a_quick_reply(responses: dict[str, Any], ctx: Context) -> None:
     for channel in ("facebook", "telegram"):
         fitted = fit(responses, service_answer(ctx, "top_up"), channel)
-        assert fitted.text.startswith("Prepaid top-up is down") and fitted.text.endswith("Want the details?")
+        assert fitted.text.startswith("Prepaid top-up: down") and fitted.text.endswith("Want the details?")
         assert fitted.buttons == [{"title": "More details", "payload": "/more"}]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.errors import NotFoundError, ValidationError
@@ -121,7 +122,7 @@ def test_snapshot_keeps_transcript_intents_and_incident_state(session: Session, 
             "timestamp": 1.0,
             "parse_data": {"intent": {"name": "top_up"}, "entities": [{"entity": "service", "value": "top_up"}]},
         },
-        {"event": "bot", "text": "Prepaid top-up is down", "timestamp": 2.0},
+        {"event": "bot", "text": "Prepaid top-up: not working", "timestamp": 2.0},
         {"event": "action", "name": "action_listen"},
     ]
     snap = snapshot_of(events, read_overview(session, NOW))
@@ -135,3 +136,17 @@ def test_snapshot_keeps_transcript_intents_and_incident_state(session: Session, 
 )
 def test_a_contact_is_stored_as_its_ascii_digits_in_order(typed: str) -> None:
     assert normalise_contact(typed) == "091234567"
+
+
+def test_a_customer_message_is_unread_only_after_the_request_and_the_last_look(session: Session) -> None:
+    from bot.db.models import Escalation
+    from bot.people.escalations import mark_seen, unread
+
+    escalate(session, "c-unread")
+    made = session.scalars(select(Escalation).where(Escalation.conversation_id == "c-unread")).one()
+    assert not unread(made, None)
+    assert not unread(made, NOW - timedelta(minutes=1))  # the form's own messages, before the request
+    assert unread(made, NOW + timedelta(minutes=1))
+    mark_seen(made, NOW + timedelta(minutes=2))
+    assert not unread(made, NOW + timedelta(minutes=1))
+    assert unread(made, NOW + timedelta(minutes=3))
