@@ -116,10 +116,13 @@ test-nlu: $(MODEL) $(VENV)/.installed
 pytest: setup $(MODEL) browser haproxy
 	$(PYTHON) -m pytest -ra --durations=15 -n 2 --dist loadfile
 
-# The two environments install side by side (they share nothing but pip's cache), then the checks run in order.
+# Two at a time where nothing is shared but files they only read: the two environments, then
+# lint and validate beside training, the test stories beside the NLU gate; then pytest, which
+# runs in two processes of its own.
 test:
 	@$(MAKE) --no-print-directory -j2 setup
-	@$(MAKE) --no-print-directory lint validate test-stories test-nlu pytest
+	@$(MAKE) --no-print-directory -j2 lint validate test-stories test-nlu
+	@$(MAKE) --no-print-directory pytest
 
 eval: setup $(MODEL)
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py --out docs/nlu-evaluation.md

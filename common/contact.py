@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 # Bidirectional marks, embeddings, overrides and isolates, and the zero-width characters
 # (space, non-joiner, joiner, word joiner, BOM/no-break, soft hyphen) that hide inside numbers.
@@ -59,15 +60,23 @@ def phone_digits(text: str) -> str | None:
 def phone_spans(text: str) -> list[tuple[int, int]]:
     """Where `text` holds a phone number of 7 to 15 digits, as (start, end) in `text` itself,
     read as `normalise_text` reads it (Arabic-Indic digits, a zero-width space between them)."""
-    plain: list[str] = []
-    origin: list[int] = []
-    for i, ch in enumerate(text):
-        for c in normalise_text(ch):
-            plain.append(c)
-            origin.append(i)
+    # Every message the NLU reads comes here: most have no digit, and most are ASCII, where
+    # the text is its own normal form and no position needs mapping back.
+    if not any(ch.isdigit() for ch in text):
+        return []
+    origin: Sequence[int]
+    if text.isascii():
+        joined, origin = text, range(len(text))
+    else:
+        plain: list[str] = []
+        mapped: list[int] = []
+        for i, ch in enumerate(text):
+            for c in normalise_text(ch):
+                plain.append(c)
+                mapped.append(i)
+        joined, origin = "".join(plain), mapped
     low, high = PHONE_DIGITS
     spans = []
-    joined = "".join(plain)
     for found in PHONE.finditer(joined):
         if low <= sum(c.isdigit() for c in found.group()) <= high:
             start = found.start()
