@@ -47,7 +47,8 @@ class ActionStillBroken(IncidentStateMixin, Action):
             state = ctx.overview.service(key)
             back = state.kind in (StateKind.RESTORED, StateKind.RESOLVED) and state.incident is not None
             restored_by.append(state.incident.id if back and state.incident is not None else None)
-            return still_broken_answer(ctx, key)
+            # Said after its answer ("tried that, still the same"): follow on, don't repeat it.
+            return still_broken_answer(ctx, key, answered=tracker.get_slot("service") == key)
 
         extra = await self.respond(dispatcher, tracker, build, domain)
         if extra is None:

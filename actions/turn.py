@@ -26,7 +26,7 @@ from actions.latest import latest_text
 from bot.conversation.answers import Context, stale_note
 from bot.conversation.backend import Backend
 from bot.conversation.dialogue import single_offer, with_urgency
-from bot.conversation.fit import as_stored, fit, is_short
+from bot.conversation.fit import as_stored, fit, fit_web, is_short
 from bot.conversation.notify import take_pending
 from bot.conversation.receipts import closing_replies, notice_replies
 from bot.conversation.reply import Reply
@@ -111,8 +111,8 @@ class IncidentStateMixin:
             return None
         urgency = urgency_of(latest_text(tracker), ctx.knowledge, tracker.latest_message)
         replies = single_offer(with_urgency(replies, urgency, ctx.knowledge))
-        events = quoted_events(tracker, replies) + send_for_channel(dispatcher, tracker, replies, domain)
-        return events + urgency_events(tracker, urgency)
+        sent, events = send_for_channel(dispatcher, tracker, replies, domain)
+        return quoted_events(tracker, sent) + events + urgency_events(tracker, urgency)
 
     async def pending_notices(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         settings, store = self.settings, self.store
@@ -162,16 +162,29 @@ def quoted_events(tracker: Tracker, replies: Iterable[Reply]) -> list[dict[str, 
 
 def send_for_channel(
     dispatcher: CollectingDispatcher, tracker: Tracker, replies: list[Reply], domain: dict[str, Any] | None
-) -> list[dict[str, Any]]:
-    """As written on the web; one short message on SMS, WhatsApp, Messenger and Telegram, with
-    the rest kept for MORE (bot.conversation.fit)."""
+) -> tuple[list[Reply], list[dict[str, Any]]]:
+    """At most three short bubbles on the web; one short message on SMS, WhatsApp, Messenger and
+    Telegram; the rest kept for "more" (bot.conversation.fit). Returns what went out in full
+    (an update quoted in full is remembered), and the events that keep the rest."""
     channel = tracker.get_latest_input_channel()
-    if domain is None or channel is None or not is_short(channel):
+    if domain is None:
         send(dispatcher, replies)
-        return [SlotSet("more_replies", None)] if tracker.get_slot("more_replies") else []
-    fitted = fit(domain.get("responses") or {}, replies, channel)
-    dispatcher.utter_message(text=fitted.text, buttons=fitted.buttons or None)
-    return [SlotSet("more_replies", as_stored(fitted.later) or None)]
+        return replies, [SlotSet("more_replies", None)] if tracker.get_slot("more_replies") else []
+    responses = domain.get("responses") or {}
+    if channel is not None and is_short(channel):
+        short = fit(responses, replies, channel)
+        dispatcher.utter_message(text=short.text, buttons=short.buttons or None)
+        return replies, [SlotSet("more_replies", as_stored(short.later) or None)]
+    web = fit_web(responses, replies)
+    for bubble in web.bubbles:
+        # Kept in the event's metadata: which responses a bubble is made of, as Rasa records the
+        # response it rendered (utter_action) for the reports and evaluations that read it.
+        dispatcher.utter_message(
+            text=bubble.text, buttons=bubble.buttons or None, utter_action=bubble.parts[0], responses=bubble.parts
+        )
+    if web.later or tracker.get_slot("more_replies"):
+        return web.shown, [SlotSet("more_replies", as_stored(web.later) or None)]
+    return web.shown, []
 
 
 def send(dispatcher: CollectingDispatcher, replies: Iterable[Reply]) -> None:

@@ -20,13 +20,8 @@ from bot.knowledge.catalogue import CONNECTIVITY_SERVICES
 from bot.knowledge.file import Knowledge
 from common.contact import phone_digits
 
-MARKERS = {
-    ServiceStatus.MAJOR_OUTAGE: "🔴",
-    ServiceStatus.PARTIAL_OUTAGE: "🟠",
-    ServiceStatus.DEGRADED_PERFORMANCE: "🟡",
-    ServiceStatus.UNDER_MAINTENANCE: "🔧",
-    ServiceStatus.OPERATIONAL: "✅",
-}
+# The order the outage summary lists states in: the worst first.
+SUMMARY_ORDER = sorted((s for s in ServiceStatus if s.is_affected), key=lambda s: s.severity, reverse=True)
 
 
 def update_key(update: UpdateView) -> str:
@@ -126,6 +121,27 @@ def _workaround_replies(ctx: Context, key: str, divert_to: str | None = None) ->
     return replies or [Reply("utter_no_workaround")]
 
 
+def _where_it_stands(ctx: Context, state: ServiceState, incident: IncidentView) -> list[Reply]:
+    """An affected service: its state, the latest update (or that nothing changed since the one
+    this conversation was quoted), and the ETA or its absence."""
+    info = ctx.knowledge.service(state.key)
+    replies = [
+        Reply(
+            f"utter_service_{state.status.value}",
+            {
+                "service_name": state.name,
+                "is_are": info.is_are,
+                "as_of": ctx.as_of,
+                "incident_title": incident.title,
+                "since": ctx.when(incident.started_at),
+            },
+        )
+    ]
+    if state.update is not None:
+        replies.append(_update_reply(ctx, state.update))
+    return replies + _eta_replies(ctx, incident)
+
+
 def service_answer(ctx: Context, key: str, divert_to: str | None = None) -> list[Reply]:
     """What a customer asking about one service needs: state, latest update, ETA, workaround."""
     state = ctx.overview.service(key)
@@ -133,15 +149,7 @@ def service_answer(ctx: Context, key: str, divert_to: str | None = None) -> list
     base = {"service_name": state.name, "is_are": info.is_are, "as_of": ctx.as_of}
     incident = state.incident
     if state.kind is StateKind.AFFECTED and incident is not None:
-        replies = [
-            Reply(
-                f"utter_service_{state.status.value}",
-                {**base, "incident_title": incident.title, "since": ctx.when(incident.started_at)},
-            )
-        ]
-        if state.update is not None:
-            replies.append(_update_reply(ctx, state.update))
-        return replies + _eta_replies(ctx, incident) + _workaround_replies(ctx, key, divert_to)
+        return _where_it_stands(ctx, state, incident) + _workaround_replies(ctx, key, divert_to)
     if state.kind is StateKind.RESTORED and state.update is not None:
         return [
             Reply(
@@ -189,8 +197,16 @@ def _names(states: Sequence[ServiceState]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _status_lines(states: Sequence[ServiceState]) -> str:
-    return "\n".join(f"{MARKERS[s.status]} {s.name}" for s in states)
+def _summary_lines(ov: Overview) -> list[Reply]:
+    """One line per state, worst first, naming its services; the working ones last."""
+    lines = [
+        Reply(f"utter_summary_{status.value}", {"services": _names(named)})
+        for status in SUMMARY_ORDER
+        if (named := [s for s in ov.affected if s.status is status])
+    ]
+    if ov.working:
+        lines.append(Reply("utter_summary_working", {"services": _names(ov.working)}))
+    return lines
 
 
 def outage_summary(ctx: Context) -> list[Reply]:
@@ -215,11 +231,10 @@ def outage_summary(ctx: Context) -> list[Reply]:
                 "incident_title": top.title,
                 "incident_status": top.status.value,
                 "since": ctx.when(top.started_at),
-                "affected_list": _status_lines(ov.affected) or "—",
-                "working_list": _status_lines(ov.working) or "—",
                 "as_of": ctx.as_of,
             },
-        )
+        ),
+        *_summary_lines(ov),
     ]
     if top.latest_update is not None:
         replies.append(_update_reply(ctx, top.latest_update))
@@ -350,12 +365,37 @@ def services_answer(ctx: Context, keys: Sequence[str], divert_to: str | None = N
     return replies
 
 
-def still_broken_answer(ctx: Context, key: str) -> list[Reply]:
-    """A customer says a service still fails for them. If it is still affected, its answer; if
-    it is back for everyone, what to try (from the knowledge file) and the offer of a person."""
+def recheck_answer(ctx: Context, key: str | None) -> list[Reply]:
+    """A follow-up such as "and now?" about the service under discussion: where it stands now,
+    and what changed since this conversation last heard (a new update in full, or "no change
+    since" the one it was quoted). The steps it was given are not repeated. With no service
+    under discussion, the whole outage."""
+    if key is None:
+        return outage_summary(ctx)
     state = ctx.overview.service(key)
-    if state.kind is StateKind.AFFECTED:
-        return service_answer(ctx, key)
+    if state.kind is StateKind.AFFECTED and state.incident is not None:
+        return _where_it_stands(ctx, state, state.incident)
+    return service_answer(ctx, key)  # back, resolved, or never down: its answer says which
+
+
+def still_broken_answer(ctx: Context, key: str, answered: bool = False) -> list[Reply]:
+    """A customer says a service still fails for them.
+
+    Still affected: if this conversation already had its answer (`answered`), that it is not on
+    their side, what changed, and the next confirmed step rather than the one they tried; else
+    its answer. Back for everyone: what to try (from the knowledge file) and the offer of a person.
+    """
+    state = ctx.overview.service(key)
+    if state.kind is StateKind.AFFECTED and state.incident is not None:
+        if not answered:
+            return service_answer(ctx, key)
+        info = ctx.knowledge.service(key)
+        still = Reply("utter_still_broken_still_down", {"service_name": state.name, "is_are": info.is_are})
+        update = [_update_reply(ctx, state.update)] if state.update is not None else []
+        steps = _steps(ctx, key, None, confirmed=True)[1:]
+        # The steps after the first, which is the one the first answer gave.
+        more = [Reply("utter_workarounds_next", {"steps": _bullets(steps), "first_step": steps[0]})] if steps else []
+        return [still, *update, *_eta_replies(ctx, state.incident), Reply("utter_checked", {"as_of": ctx.as_of}), *more]
     info = ctx.knowledge.service(key)
     steps = [*info.troubleshooting, info.normal_way]
     variables = {"service_name": state.name, "is_are": info.is_are, "steps": _bullets(steps), "as_of": ctx.as_of}

@@ -13,6 +13,7 @@ from bot.db.models import ServiceStatus
 PATTERNED_RESPONSES = frozenset(
     {f"utter_service_{s.value}" for s in ServiceStatus if s.is_affected}
     | {f"utter_service_brief_{s.value}" for s in ServiceStatus if s.is_affected}
+    | {f"utter_summary_{s.value}" for s in ServiceStatus if s.is_affected}
     | {
         f"utter_eta{p}_{k}"
         for p in ("", "_service", "_incident")

@@ -77,7 +77,9 @@ TOPIC_INTENTS = (
     "queue_wait",
 )
 SMALL_TALK_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope")
+# A follow-up with no topic of its own ("and now?"), so never offered as a clarifying topic.
+FOLLOW_UP_INTENTS = ("check_again",)
 # About a request already made, so never offered as a clarifying topic: moving it to another service.
 REQUEST_INTENTS = ("escalation_service",)
 # Every intent a customer's message can have: the domain's, without the notifier's EXTERNAL_ trigger.
-CUSTOMER_INTENTS = (*SMALL_TALK_INTENTS, *TOPIC_INTENTS, *REQUEST_INTENTS)
+CUSTOMER_INTENTS = (*SMALL_TALK_INTENTS, *TOPIC_INTENTS, *FOLLOW_UP_INTENTS, *REQUEST_INTENTS)

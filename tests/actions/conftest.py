@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import Engine
 
 from bot.conversation.backend import Backend
@@ -76,3 +77,13 @@ def tracker() -> TrackerFactory:
         )
 
     return make
+
+
+def sent(dispatcher: CollectingDispatcher) -> list[str]:
+    """The responses an action sent, in order, including those a web bubble is made of."""
+    return [name for m in dispatcher.messages for name in (m.get("responses") or [m.get("response")])]
+
+
+def said(dispatcher: CollectingDispatcher) -> str:
+    """Every message's text as the customer reads it, responses rendered from the domain."""
+    return "\n".join(str(m.get("text") or "") for m in dispatcher.messages)

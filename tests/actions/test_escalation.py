@@ -20,7 +20,7 @@ from bot.conversation.backend import Backend
 from bot.db.engine import make_engine
 from bot.db.models import Escalation
 from bot.people.closing import close_linked
-from tests.actions.conftest import TrackerFactory
+from tests.actions.conftest import TrackerFactory, sent
 from tests.conftest import NOW
 
 FILLED = {
@@ -28,10 +28,6 @@ FILLED = {
     "escalation_need": "Divert my business line today.",
     "escalation_urgency": "time_critical",
 }
-
-
-def sent(d: CollectingDispatcher) -> list[str]:
-    return [m["response"] for m in d.messages]
 
 
 def rows(state: dict[str, Any]) -> int:

@@ -14,7 +14,7 @@ from actions.compensation import ActionCompensation
 from actions.contact import ActionNotifyMe
 from actions.escalation import ActionHumanContact
 from actions.greeting import ActionGreet
-from actions.overview import ActionEta, ActionOutageOverview
+from actions.overview import ActionCheckAgain, ActionEta, ActionOutageOverview
 from actions.security import ActionSecurity
 from actions.service_status import ActionServiceStatus
 from bot.conversation.backend import Backend
@@ -22,11 +22,7 @@ from bot.conversation.reply import PATTERNED_RESPONSES
 from bot.core.errors import IncidentSourceError
 from bot.core.settings import PROJECT_ROOT
 from bot.db.engine import make_engine
-from tests.actions.conftest import TrackerFactory
-
-
-def sent(dispatcher: CollectingDispatcher) -> list[str]:
-    return [m["response"] for m in dispatcher.messages]
+from tests.actions.conftest import TrackerFactory, said, sent
 
 
 async def test_top_up_sends_outage_update_eta_and_workarounds(
@@ -35,9 +31,10 @@ async def test_top_up_sends_outage_update_eta_and_workarounds(
     d = CollectingDispatcher()
     events = await ActionServiceStatus(**state).run(d, tracker("top_up", "I can't top up my phone"), domain)
     assert sent(d)[:3] == ["utter_service_major_outage", "utter_latest_update", "utter_eta_none"]
-    assert d.messages[0]["service_name"] == "Prepaid top-up"
+    assert said(d).startswith("Prepaid top-up: not working right now")
     assert events[0] == SlotSet("service", "top_up")
-    assert [e["name"] for e in events[1:]] == ["quoted_updates"]  # the update quoted is remembered
+    # The update quoted in full is remembered; the other steps wait for "more".
+    assert [e["name"] for e in events[1:]] == ["quoted_updates", "more_replies"]
 
 
 async def test_call_diversion_uses_the_number_given(
@@ -48,8 +45,7 @@ async def test_call_diversion_uses_the_number_given(
         "call_diversion", "divert to 021 555 0199", entities=[{"entity": "phone_number", "value": "021 555 0199"}]
     )
     await ActionServiceStatus(**state).run(d, t, domain)
-    steps = next(m for m in d.messages if m["response"] == "utter_workarounds_confirmed")["steps"]
-    assert "**21*0215550199#" in steps
+    assert "**21*0215550199#" in said(d)
 
 
 async def test_the_customers_own_number_never_fills_a_diversion_code(
@@ -58,8 +54,8 @@ async def test_the_customers_own_number_never_fills_a_diversion_code(
     d = CollectingDispatcher()
     t = tracker("call_diversion", "my number is 09 123 4567, how do I divert my calls")
     events = await ActionServiceStatus(**state).run(d, t, domain)
-    steps = next(m for m in d.messages if m["response"] == "utter_workarounds_confirmed")["steps"]
-    assert "091234567" not in steps
+    steps = said(d)
+    assert "091234567" not in steps + str(events)
     assert "**21*<number>#" in steps and "<number> is the number calls should go to" in steps
     assert "On the phone whose calls you want to divert" in steps  # which phone to dial on
     assert "diversion_number" not in [e.get("name") for e in events]
@@ -74,9 +70,10 @@ async def test_a_destination_named_once_fills_the_codes_of_later_answers(
     assert SlotSet("diversion_number", "0215550199") in events
     d = CollectingDispatcher()
     later = tracker("call_diversion", "and when busy?", slots={"diversion_number": "0215550199"})
-    await ActionServiceStatus(**state).run(d, later, domain)
-    steps = next(m for m in d.messages if m["response"] == "utter_workarounds_confirmed")["steps"]
-    assert "**21*0215550199#" in steps and "**67*0215550199#" in steps and "091234567" not in steps
+    events = await ActionServiceStatus(**state).run(d, later, domain)
+    first, rest = said(d), str(next(e["value"] for e in events if e["name"] == "more_replies"))
+    assert "**21*0215550199#" in first and "**67*0215550199#" in rest  # the other codes wait for "more"
+    assert "091234567" not in first + rest
 
 
 async def test_connectivity_with_broadband_entity_answers_broadband(
@@ -86,7 +83,7 @@ async def test_connectivity_with_broadband_entity_answers_broadband(
     t = tracker("connectivity", "is my broadband affected", entities=[{"entity": "service", "value": "broadband"}])
     events = await ActionServiceStatus(**state).run(d, t, domain)
     assert sent(d) == ["utter_service_normal"]
-    assert d.messages[0]["service_name"] == "Broadband"
+    assert said(d).startswith("Broadband: not affected")
     assert events == [SlotSet("service", "broadband")]
 
 
@@ -113,7 +110,7 @@ async def test_eta_follows_the_service_in_context(
     d = CollectingDispatcher()
     await ActionEta(**state).run(d, tracker("ask_eta", "when will it be fixed", slots={"service": "roaming"}), domain)
     assert sent(d) == ["utter_eta_service_none"]
-    assert d.messages[0]["service_name"] == "Roaming"
+    assert said(d).startswith("There's no ETA for Roaming yet")
 
 
 async def test_eta_without_context_covers_the_incident(
@@ -149,7 +146,7 @@ async def test_unreachable_store_gets_a_fallback_not_an_error(
 ) -> None:
     broken = make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")  # no schema: every query fails
     state = {**state, "store": Backend(broken)}
-    for action in (ActionServiceStatus, ActionOutageOverview, ActionEta, ActionSecurity):
+    for action in (ActionServiceStatus, ActionOutageOverview, ActionEta, ActionCheckAgain, ActionSecurity):
         d = CollectingDispatcher()
         events = await action(**state).run(d, tracker("top_up", "top up"), domain)
         assert sent(d) == ["utter_state_unavailable"], action
@@ -175,8 +172,8 @@ async def test_after_a_failed_read_answers_say_how_old_the_state_is(
     d = CollectingDispatcher()
     await ActionServiceStatus(**state).run(d, tracker("top_up", "top up"), domain)
     assert sent(d)[0] == "utter_service_major_outage"  # the last known state, not a refusal
-    assert sent(d)[-1] == "utter_state_stale"
-    assert "minutes ago" in d.messages[-1]["as_of"] or "just now" in d.messages[-1]["as_of"]
+    assert "utter_state_stale" in sent(d)
+    assert "so this is what we knew 2:30 pm today" in said(d)  # the last good read's time
 
 
 async def test_garbage_entities_do_not_break_actions(
@@ -222,3 +219,17 @@ def test_the_domain_check_fails_on_a_response_the_domain_lacks(tmp_path: Path, d
     nested.mkdir(parents=True)
     (nested / "speaks.py").write_text('REPLY = "utter_nobody_wrote_this"\n', encoding="utf-8")
     assert "utter_nobody_wrote_this" in responses_named([tmp_path / "bot"]) - set(domain["responses"])
+
+
+async def test_and_now_answers_for_the_service_under_discussion(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
+) -> None:
+    d = CollectingDispatcher()
+    t = tracker("check_again", "and now?", slots={"service": "roaming"})
+    events = await ActionCheckAgain(**state).run(d, t, domain)
+    assert sent(d) == ["utter_service_major_outage", "utter_latest_update", "utter_eta_none"]
+    assert said(d).startswith("Roaming: not working right now") and "Confirmed to work" not in said(d)
+    assert events[0] == SlotSet("service", "roaming")
+    d = CollectingDispatcher()
+    await ActionCheckAgain(**state).run(d, tracker("check_again", "and now?"), domain)
+    assert sent(d)[0] == "utter_outage_summary"  # nothing under discussion: the whole outage

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from actions.still_broken import ActionStillBroken
 from bot.db.models import RestoreReport
-from tests.actions.conftest import TrackerFactory
+from tests.actions.conftest import TrackerFactory, said, sent
 
 
 def reports(session: Session) -> int:
@@ -28,8 +28,9 @@ async def test_a_service_never_down_is_not_called_working_again_nor_counted(
     d = CollectingDispatcher()
     t = tracker("still_broken", "my mobile is still not working", entities=[{"entity": "service", "value": "mobile"}])
     events = await ActionStillBroken(**state).run(d, t, domain)
-    assert [m["response"] for m in d.messages] == ["utter_still_broken_not_down", "utter_offer_escalation_restored"]
-    assert "Restart your phone and check that flight mode is off." in d.messages[0]["steps"]
+    assert sent(d) == ["utter_still_broken_not_down", "utter_offer_escalation_restored"]
+    assert "Restart your phone and check that flight mode is off." in said(d)
+    assert "working again" not in said(d)
     assert "still failing after restore" not in slots(events).values()
     assert reports(session) == 0
 
@@ -40,9 +41,20 @@ async def test_a_service_back_after_an_incident_gets_troubleshooting_and_a_repor
     d = CollectingDispatcher()
     t = tracker("still_broken", "email still broken for me", entities=[{"entity": "service", "value": "email"}])
     events = await ActionStillBroken(**state).run(d, t, domain)
-    assert [m["response"] for m in d.messages] == [
-        "utter_still_broken_after_restore",
-        "utter_offer_escalation_restored",
-    ]
+    assert sent(d) == ["utter_still_broken_after_restore", "utter_offer_escalation_restored"]
     assert slots(events)["escalation_reason"] == "still failing after restore"
     assert reports(session) == 1
+
+
+async def test_tried_that_still_the_same_follows_the_topic_without_repeating_the_answer(
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any], session: Session
+) -> None:
+    """After the top-up answer: it's the outage, not them; the next step, not the one they tried."""
+    d = CollectingDispatcher()
+    t = tracker("still_broken", "tried that, still the same", slots={"service": "top_up"})
+    events = await ActionStillBroken(**state).run(d, t, domain)
+    text = said(d)
+    assert text.startswith("It's not just you: Prepaid top-up is still affected by the outage"), text
+    assert "Confirmed to work now: Voucher cards bought in a shop" in text and "auto-renew" not in text
+    assert "There's no ETA for the fix yet" in text
+    assert reports(session) == 0 and "escalation_reason" not in slots(events)

@@ -16,7 +16,7 @@ from bot.conversation.notify import enqueue_due, subscribe
 from bot.conversation.reply import Reply
 from bot.core.errors import IncidentSourceError
 from bot.incidents.writes import post_update
-from tests.actions.conftest import TrackerFactory
+from tests.actions.conftest import TrackerFactory, sent
 from tests.conftest import NOW
 
 
@@ -35,10 +35,6 @@ def saying(*responses: str) -> Any:
     return lambda ctx: [Reply(r) for r in responses]
 
 
-def sent(d: CollectingDispatcher) -> list[str]:
-    return [m["response"] for m in d.messages]
-
-
 def slots(events: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
     return {e["name"]: e["value"] for e in events or [] if e.get("event") == "slot"}
 
@@ -51,13 +47,13 @@ async def test_a_plain_answer_is_sent_as_built(state: dict[str, Any], tracker: T
 
 
 async def test_safety_gets_emergency_advice_first_and_one_offer_after(
-    state: dict[str, Any], tracker: TrackerFactory
+    state: dict[str, Any], tracker: TrackerFactory, domain: dict[str, Any]
 ) -> None:
     d = CollectingDispatcher()
     build = saying("utter_connectivity_ok", "utter_compensation_offer")
-    events = await Answers(build, **state).run(d, tracker("x", "my phone is down", urgency="safety"), {})
+    events = await Answers(build, **state).run(d, tracker("x", "my phone is down", urgency="safety"), domain)
     assert sent(d) == ["utter_emergency_help", "utter_connectivity_ok", "utter_offer_escalation"]
-    assert "111" in d.messages[0]["emergency"]  # from the knowledge file
+    assert "call 111 now" in d.messages[0]["text"]  # from the knowledge file, in a bubble of its own
     assert slots(events) == {"offered_escalation": True, "escalation_urgency": "safety"}
 
 

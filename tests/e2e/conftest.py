@@ -47,13 +47,20 @@ class Assistant:
 
     def say(self, sender: str, message: str) -> str:
         """Send one message; return every reply text joined, buttons as '[title]'."""
+        return "\n".join(self.bubbles(sender, message))
+
+    def bubbles(self, sender: str, message: str) -> list[str]:
+        """Send one message; return each reply message's text, its buttons as '[title]'."""
+        return [
+            "\n".join([reply.get("text", ""), *(f"[{b['title']}]" for b in reply.get("buttons") or [])]).strip()
+            for reply in self.messages(sender, message)
+        ]
+
+    def messages(self, sender: str, message: str) -> list[dict[str, Any]]:
+        """Send one message; return the reply messages as the REST channel gives them."""
         response = post(self.servers, sender, message)
         assert response.status_code == 200, response.text
-        parts = []
-        for reply in response.json():
-            parts.append(reply.get("text", ""))
-            parts += [f"[{b['title']}]" for b in reply.get("buttons") or []]
-        return "\n".join(parts)
+        return response.json()  # type: ignore[no-any-return]
 
     def tracker(self, sender: str) -> dict[str, Any]:
         response = httpx.get(f"{self.rasa_url}/conversations/{sender}/tracker", auth=RasaAuth(self.token), timeout=30)

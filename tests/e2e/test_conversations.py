@@ -31,8 +31,8 @@ def incident_id(assistant: Assistant) -> int:
     ("message", "expected"),
     [
         ("I can't top up my phone", ["Prepaid top-up: not working", "Latest update", "no ETA", "auto-renew"]),
-        ("flying to Sydney tonight, how do I turn on roaming", ["Roaming: not working", "Wi-Fi calling"]),
-        ("how do I divert calls to my mobile", ["Call diversion: not working", "**21*", "##21#"]),
+        ("flying to Sydney tonight, how do I turn on roaming", ["Roaming: not working", "roaming was already on"]),
+        ("how do I divert calls to my mobile", ["Call diversion: not working", "**21*"]),
         ("is my broadband affected?", ["Broadband: not affected"]),
         ("was this a hack?", ["not a cyber attack"]),
         ("when will it be fixed?", ["no ETA yet", "next update is due by"]),

@@ -205,9 +205,10 @@ def test_bad_contact_details_are_asked_again(demo_assistant: Assistant) -> None:
 
 
 def utterances(assistant: Assistant, me: str) -> list[str]:
-    """The responses the assistant chose in this conversation, in order."""
+    """The responses the assistant chose in this conversation, in order (a web bubble's parts each)."""
     events = assistant.tracker(me).get("events") or []
-    return [str((e.get("metadata") or {}).get("utter_action")) for e in events if e.get("event") == "bot"]
+    said = [e.get("metadata") or {} for e in events if e.get("event") == "bot"]
+    return [str(name) for m in said for name in (m.get("responses") or [m.get("utter_action")])]
 
 
 def test_urgency_in_the_customers_own_words_is_offered_a_person(demo_assistant: Assistant) -> None:

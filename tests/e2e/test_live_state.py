@@ -139,8 +139,9 @@ def test_status_page_drives_answers_and_its_faults_give_last_known_state(
             )
             page.write()
             reply = eventually(reply_containing(assistant, me, "is roaming working?", "Roaming: not working"))
-            assert "Roaming activation failing" in reply and "investigating roaming activations" in reply
+            assert "investigating roaming activations" in reply, reply
             assert "no ETA" in reply  # the format has none, so none is invented
+            assert '"Roaming activation failing"' in assistant.say(me, "what's down?")  # the page's title
 
             page.post_update(incident, "Cause identified; a fix is being deployed.", status="identified", now=utcnow())
             page.write()

@@ -151,3 +151,33 @@ def test_one_address_opens_at_most_its_limit_of_escalations(demo_assistant: Assi
     first_refused = outcomes.index("limited")
     assert set(outcomes[:first_refused]) <= {"stored"} and set(outcomes[first_refused:]) == {"limited"}, outcomes
     assert len(stored) == outcomes.count("stored") <= limit
+
+
+def test_the_open_queue_marks_a_customers_new_reply_without_a_reload(
+    demo_assistant: Assistant, web_app: str, agent: str
+) -> None:
+    """The live token counts customer messages in the rows on show, not only changes to rows."""
+    if not CHROMIUM.is_file():
+        pytest.skip("Debian's chromium is not installed (make browser installs it when run as root)")
+    from playwright.sync_api import expect, sync_playwright
+
+    me = sender()
+    reference = re.search(r"ESC-\d+", escalate_with_safety(demo_assistant, me))
+    assert reference
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(f"{web_app}/console")
+        page.fill("input[name=username]", agent)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('Log in')")
+        page.wait_for_url(f"{web_app}/console")
+        row = page.locator("#live tr", has_text=reference.group(0))
+        expect(row).not_to_contain_text("new reply")
+        page.wait_for_timeout(3500)  # the first poll has taken the page's starting point
+        navigations: list[str] = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        demo_assistant.messages(me, "the alarm company says the line is still failing")  # paused: no reply
+        expect(row).to_contain_text("new reply", timeout=15_000)
+        assert navigations == []
+        browser.close()

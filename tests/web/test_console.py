@@ -211,6 +211,25 @@ def test_a_customer_reply_no_one_has_read_is_marked_until_someone_opens_it(
     assert "new reply" not in client.get("/console").text
 
 
+def test_a_customer_writing_moves_the_live_tokens_of_the_rows_and_the_page_that_show_them(
+    console: str, engine: Engine, tmp_path: Path
+) -> None:
+    from tests.tracker_table import TrackerTable
+
+    tracker = TrackerTable(tmp_path / "no-tracker.db")
+    client = login(console, "agent")
+    web, tg = escalation_id(engine, "web-1"), escalation_id(engine, "tg-1")
+    shown = client.get(f"/console/queue/changes?ids={web},{tg}").json()["version"]
+    only_tg = client.get(f"/console/queue/changes?ids={tg}").json()["version"]
+    page = client.get(f"/console/escalations/{web}/changes").json()["version"]
+    tracker.insert("web-1", "user", {"event": "user", "text": "it's still down"}, at=NOW.timestamp())
+    assert client.get(f"/console/queue/changes?ids={web},{tg}").json()["version"] != shown
+    assert client.get(f"/console/queue/changes?ids={tg}").json()["version"] == only_tg  # not a row on show
+    assert client.get(f"/console/escalations/{web}/changes").json()["version"] != page
+    for junk in ("x,,-1", ",".join(["9"] * 5000), "1%00"):  # ignored, never an error
+        assert client.get(f"/console/queue/changes?ids={junk}").status_code == 200
+
+
 def test_the_queue_and_escalation_page_show_names_not_ids(console: str, engine: Engine) -> None:
     with make_session_factory(engine).begin() as s:
         create_escalation(

@@ -123,16 +123,37 @@ def queue_rows(request: Request, session: Db, ctx: Context, state: Staff, filter
     return page(request, ctx, "queue_rows.html", state, **_queue_context(session, result, filters, unread))
 
 
+def _shown(ids: str) -> list[int]:
+    """The escalations a live queue page shows ("ids=3,9,12"), at most a page's worth; junk is ignored."""
+    return [int(part) for part in ids.split(",", queue.PAGE_SIZE)[: queue.PAGE_SIZE] if part.isdigit()]
+
+
+def _customers_wrote(ctx: WebContext, conversations: Sequence[str]) -> str:
+    """The newest customer message among these conversations, as part of a change token; "-"
+    when there is none or Rasa's store cannot be read (the rows still update on their own)."""
+    try:
+        last = last_customer_messages_at(ctx.tracker_store, conversations)
+    except ConversationStoreError as exc:
+        logger.warning("cannot follow customer messages for the live console: %s", exc)
+        return "-"
+    return max(last.values()).isoformat() if last else "-"
+
+
 @router.get("/queue/changes")
-def queue_changes(session: Db, _state: Staff) -> JSONResponse:
-    """What the live queue polls: a token that changes with any row, and the newest waiting safety case."""
+def queue_changes(session: Db, ctx: Context, _state: Staff, ids: str = "") -> JSONResponse:
+    """What the live queue polls: a token that changes with any row or with a customer's message
+    in a conversation the page shows (`ids`), and the newest waiting safety case."""
     found = queue.changes(session)
     newest = None
     if found.newest_safety_id is not None:
         newest = {"id": found.newest_safety_id, "reference": escalation_reference(found.newest_safety_id)}
+    shown = _shown(ids[: 12 * queue.PAGE_SIZE])
+    conversations = (
+        session.scalars(select(Escalation.conversation_id).where(Escalation.id.in_(shown))).all() if shown else []
+    )
     return JSONResponse(
         {
-            "version": found.version,
+            "version": f"{found.version}/{_customers_wrote(ctx, conversations)}",
             "waiting": found.waiting,
             "safety_waiting": found.safety_waiting,
             "newest_safety": newest,
@@ -142,9 +163,12 @@ def queue_changes(session: Db, _state: Staff) -> JSONResponse:
 
 
 @router.get("/escalations/{escalation_id}/changes")
-def escalation_changes(escalation_id: RowId, session: Db, _state: Staff) -> JSONResponse:
+def escalation_changes(escalation_id: RowId, session: Db, ctx: Context, _state: Staff) -> JSONResponse:
+    """What an open escalation polls: a token that changes with the request, its notes, or a new
+    message from its customer."""
     escalation = escalations.get_escalation(session, escalation_id)
-    stamp = f"{escalation.updated_at.isoformat()}/{len(escalation.notes)}/{escalation.status.value}"
+    wrote = _customers_wrote(ctx, [escalation.conversation_id])
+    stamp = f"{escalation.updated_at.isoformat()}/{len(escalation.notes)}/{escalation.status.value}/{wrote}"
     return JSONResponse({"version": stamp}, headers={"Cache-Control": "no-store"})
 
 

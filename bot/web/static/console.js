@@ -1,5 +1,6 @@
 // The live console. The queue page asks /console/queue/changes every few seconds: four index
-// lookups on the server. Only when its token changes does it fetch the table (with the current
+// lookups on the server, and one on Rasa's store for the customers of the rows on show. Only
+// when its token changes does it fetch the table (with the current
 // filter and page) and swap it in, keeping the rows ticked for a bulk action. A safety case that
 // was not waiting when the page loaded is announced in an alert region. An open escalation does
 // the same with its own token and swaps in its main block. Polling, not server-sent events: a
@@ -8,10 +9,11 @@
   "use strict";
   var INTERVAL = 3000;
 
+  // url: a string, or a function that gives the URL to ask at each tick.
   function poll(url, onChange) {
     var last = null;
     function tick() {
-      fetch(url, { credentials: "same-origin", cache: "no-store" })
+      fetch(typeof url === "function" ? url() : url, { credentials: "same-origin", cache: "no-store" })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
           if (data && last !== null && data.version !== last.version) onChange(data, last);
@@ -44,7 +46,13 @@
     var query = live.getAttribute("data-query") || "";
     var pageNo = live.getAttribute("data-page") || "1";
     var rowsUrl = "/console/queue/rows?" + query + (query ? "&" : "") + "page=" + encodeURIComponent(pageNo);
-    poll("/console/queue/changes", function (data, before) {
+    // The rows on show, so that a customer writing in one of them redraws the table (its "new reply" mark).
+    function changesUrl() {
+      var ids = [];
+      live.querySelectorAll("tr[data-id]").forEach(function (row) { ids.push(row.getAttribute("data-id")); });
+      return "/console/queue/changes?ids=" + encodeURIComponent(ids.join(","));
+    }
+    poll(changesUrl, function (data, before) {
       var ticked = {};
       live.querySelectorAll('input[name="ids"]:checked').forEach(function (box) { ticked[box.value] = true; });
       fetchHtml(rowsUrl).then(function (html) {

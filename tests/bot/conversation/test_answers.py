@@ -18,6 +18,7 @@ from bot.conversation.answers import (
     notify_answer,
     notify_target,
     outage_summary,
+    recheck_answer,
     security_answer,
     service_answer,
     services_answer,
@@ -89,13 +90,19 @@ def test_unaffected_connectivity_is_said_to_work(ctx: Context) -> None:
     assert one.response == "utter_service_normal"
 
 
-def test_summary_lists_broken_and_working(ctx: Context) -> None:
+def test_summary_lists_broken_and_working_one_line_per_state_worst_first(ctx: Context) -> None:
     replies = outage_summary(ctx)
-    assert names(replies) == ["utter_outage_summary", "utter_latest_update", "utter_eta_none"]
-    v = replies[0].variables
-    assert "🔴 Prepaid top-up" in v["affected_list"] and "🟠 Stores" in v["affected_list"]
-    assert "✅ Broadband" in v["working_list"] and "✅ Voicemail" in v["working_list"]
-    assert "Broadband" not in v["affected_list"]
+    assert names(replies) == [
+        "utter_outage_summary",
+        "utter_summary_major_outage",
+        "utter_summary_partial_outage",
+        "utter_summary_working",
+        "utter_latest_update",
+        "utter_eta_none",
+    ]
+    down, partly, working = (r.variables["services"] for r in replies[1:4])
+    assert down.startswith("Prepaid top-up, Roaming") and partly == "Bill payments and Stores"
+    assert "Broadband" in working and "Voicemail" in working and "Broadband" not in down + partly
 
 
 def test_eta_known_after_operator_sets_one(
@@ -364,6 +371,53 @@ def test_still_broken_for_a_service_no_outage_touched_is_not_called_working_agai
 
 def test_still_broken_while_affected_gets_the_service_answer(ctx: Context) -> None:
     assert names(still_broken_answer(ctx, "top_up")) == names(service_answer(ctx, "top_up"))
+
+
+def seen_update(ctx: Context, key: str) -> Context:
+    """`ctx` as a conversation that was quoted `key`'s latest update."""
+    update = ctx.overview.service(key).update
+    assert update is not None
+    return Context(ctx.overview, ctx.knowledge, ctx.tz, quoted=frozenset({update_key(update)}))
+
+
+def test_still_broken_after_the_answer_says_it_is_the_outage_and_gives_the_next_step(ctx: Context) -> None:
+    replies = still_broken_answer(seen_update(ctx, "top_up"), "top_up", answered=True)
+    assert names(replies) == [
+        "utter_still_broken_still_down",
+        "utter_update_unchanged",  # what changed: nothing since the update it was quoted
+        "utter_eta_none",
+        "utter_checked",
+        "utter_workarounds_next",
+    ]
+    assert replies[-1].variables["first_step"].startswith("Voucher cards bought in a shop")  # not auto-renew again
+    assert "auto-renew" not in replies[-1].variables["steps"]
+
+
+def test_still_broken_after_the_answer_with_no_other_step_offers_none(ctx: Context) -> None:
+    replies = still_broken_answer(ctx, "store", answered=True)  # one confirmed step, given already
+    assert "utter_workarounds_next" not in names(replies) and "utter_latest_update" in names(replies)
+
+
+def test_and_now_about_an_affected_service_says_what_changed_without_repeating_steps(
+    ctx: Context, session: Session, demo: int, knowledge: Knowledge, now: datetime, tz: ZoneInfo
+) -> None:
+    assert names(recheck_answer(seen_update(ctx, "roaming"), "roaming")) == [
+        "utter_service_major_outage",
+        "utter_update_unchanged",
+        "utter_eta_none",
+    ]
+    heard = seen_update(ctx, "roaming").quoted
+    post_update(session, demo, message="Roaming is coming back region by region.", now=now, actor="test")
+    now_ctx = fresh(session, knowledge, now, tz)
+    later = recheck_answer(Context(now_ctx.overview, knowledge, tz, quoted=heard), "roaming")
+    assert names(later)[:2] == ["utter_service_major_outage", "utter_latest_update"]
+    assert later[1].variables["update_message"] == "Roaming is coming back region by region."
+
+
+def test_and_now_about_a_service_back_or_never_down_is_its_answer_and_without_one_the_summary(ctx: Context) -> None:
+    assert names(recheck_answer(ctx, "email")) == ["utter_service_restored"]
+    assert names(recheck_answer(ctx, "broadband")) == ["utter_service_normal"]
+    assert names(recheck_answer(ctx, None))[0] == "utter_outage_summary"
 
 
 def test_a_reply_never_offers_a_person_twice() -> None:
