@@ -93,7 +93,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.context = ctx
-    app.state.chat = chat.ChatGate.for_settings(settings, lambda: ctx.tracker_store)
+    app.state.chat = chat.ChatGate.for_settings(settings, lambda: ctx.tracker_store, lambda: chat.current_banner(ctx))
     # The last added runs first: headers on every answer, then who is asking, then the body.
     app.add_middleware(BodyLimit)
     app.add_middleware(OperatorAuth, sessions=ctx.sessions)

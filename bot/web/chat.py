@@ -15,6 +15,7 @@ them asks `/chat/history?after=N`, which is answered from the same index.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -38,7 +39,7 @@ from bot.core.limits import Limiter, chat_limiters
 from bot.core.settings import Settings
 from bot.core.timefmt import format_when
 from bot.rasa_api import conversation_chat_events, newest_event_id, previous_bot_event
-from bot.web.chatfeed import ChatFeed, Message, reply, to_messages
+from bot.web.chatfeed import BANNER, BannerSource, ChatFeed, Message, reply, to_messages
 from bot.web.deps import Context, WebContext
 from common.text import MAX_CHAT_MESSAGE, conversation_id_problem, printable
 
@@ -79,8 +80,8 @@ class ChatGate:
     feed: ChatFeed
 
     @classmethod
-    def for_settings(cls, settings: Settings, tracker: Callable[[], Engine]) -> ChatGate:
-        return cls(chat_secret(settings), *chat_limiters(settings.redis_url), ChatFeed(tracker))
+    def for_settings(cls, settings: Settings, tracker: Callable[[], Engine], banner: BannerSource) -> ChatGate:
+        return cls(chat_secret(settings), *chat_limiters(settings.redis_url), ChatFeed(tracker, banner))
 
 
 def gate(request: Request) -> ChatGate:
@@ -109,12 +110,18 @@ BANNER_REFRESH = 20  # seconds between a page's banner reads: a new update shows
 
 
 async def banner(ctx: WebContext) -> dict[str, Any] | None:
-    """The current outage as the banner shows it, or None: its title, what it affects, and the
-    time of its latest official update (not of any other change)."""
+    """The banner for a page being drawn: none when the incident state cannot be read."""
     try:
-        overview = await ctx.state.overview()
+        return await current_banner(ctx)
     except IncidentSourceError:
         return None
+
+
+async def current_banner(ctx: WebContext) -> dict[str, Any] | None:
+    """The current outage as the banner shows it, or None: its title, what it affects, and the
+    time of its latest official update (not of any other change). IncidentSourceError when the
+    incident state cannot be read, so that pages already showing a banner keep it."""
+    overview = await ctx.state.overview()
     if not overview.incidents:
         return None
     incident = overview.incidents[0]
@@ -137,8 +144,13 @@ async def page(request: Request, ctx: Context, chat: Gate) -> Response:
 
 @router.get("/chat/banner")
 async def banner_state(ctx: Context) -> JSONResponse:
-    """The banner, for pages that keep it current (the chat, and the one a status page embeds)."""
-    return JSONResponse({"banner": await banner(ctx)}, headers={"cache-control": "no-store"})
+    """The banner, for the page a status page embeds, which keeps it current (the chat's own
+    page has it on its stream); 503 when the state cannot be read, so the page keeps its banner."""
+    try:
+        found = await current_banner(ctx)
+    except IncidentSourceError:
+        return JSONResponse({"detail": "the incident state cannot be read"}, 503, headers={"cache-control": "no-store"})
+    return JSONResponse({"banner": found}, headers={"cache-control": "no-store"})
 
 
 @router.get("/banner")
@@ -209,6 +221,8 @@ async def history(
 
 
 def _event(message: Message) -> str:
+    if BANNER in message:  # not a message of the conversation: a named event, with no id to resume from
+        return f"event: {BANNER}\ndata: {json.dumps(message)}\n\n"
     return f"id: {message['id']}\ndata: {json.dumps(message)}\n\n"
 
 
@@ -229,6 +243,8 @@ async def stream(request: Request, ctx: Context, chat: Gate, after: EventId = No
     async def events() -> AsyncIterator[str]:
         try:
             yield "retry: 3000\n\n"
+            with contextlib.suppress(IncidentSourceError):  # the page keeps the banner it was drawn with
+                yield _event({BANNER: await current_banner(ctx)})
             last = after
             if last is None:
                 try:
@@ -254,7 +270,9 @@ async def stream(request: Request, ctx: Context, chat: Gate, after: EventId = No
                     continue
                 if message is None:
                     return  # the feed dropped this tab; the browser reconnects and catches up
-                if int(message["id"]) > last:
+                if BANNER in message:
+                    yield _event(message)
+                elif int(message["id"]) > last:
                     yield _event(message)
                     last = int(message["id"])
         finally:

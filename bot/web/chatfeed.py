@@ -12,6 +12,11 @@ the whole tracker: about 65 open tabs filled a web process (issue 20). Now:
 Every web process tails the same tracker store, so a staff reply sent from any process, an
 "it's fixed" notice from the notifier, or a message from the customer's other tab reaches
 every tab without a broker.
+
+The same feed carries the outage banner: every `banner_every` seconds it reads the banner once
+for the process (from the cached incident state) and hands it to every open tab when its words
+or the age it states change. A tab in view used to ask for it every 20 s: 2,000 such tabs, a
+hundred requests a second.
 """
 
 from __future__ import annotations
@@ -20,14 +25,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.core.errors import ConversationStoreError
+from bot.core.errors import ConversationStoreError, IncidentSourceError
 from bot.rasa_api import chat_events_after, newest_event_id, previous_bot_event
 
 logger = logging.getLogger(__name__)
@@ -37,6 +43,11 @@ logger = logging.getLogger(__name__)
 EXTERNAL_PREFIX = "EXTERNAL: "
 Message = dict[str, Any]
 PreviousBot = Callable[[str, int], str | None]
+# The outage banner as the page shows it, or None for no outage; IncidentSourceError when it
+# cannot be read.
+BannerSource = Callable[[], Awaitable[dict[str, Any] | None]]
+# What the feed hands a tab besides messages: {"banner": ...}, sent as a named event.
+BANNER = "banner"
 
 
 # The response a person's reply goes out as (bot.rasa_api.RasaApi.reply); the page shows it
@@ -110,10 +121,14 @@ class ChatFeed:
     """
 
     tracker: Callable[[], Engine]
+    banner: BannerSource | None = None
     interval: float = 0.5  # seconds between reads: the most a new message waits to reach a tab
+    banner_every: float = 2.0  # seconds between banner reads: the most a new update waits
     batch: int = 2000
     lag: int = 3
     queue_size: int = 100
+    _shown_banner: Message | None = None  # the last banner handed out, as sent
+    _banner_read: float = 0.0  # time.monotonic() of the last banner read
     _tabs: dict[str, set[asyncio.Queue[Message | None]]] = field(default_factory=dict)
     _starts: deque[int] = field(default_factory=deque)
     _seen: set[int] = field(default_factory=set)
@@ -155,9 +170,30 @@ class ChatFeed:
                 await self.tick()
             except ConversationStoreError as exc:
                 logger.warning("chat feed: %s; trying again", exc)
+            if time.monotonic() - self._banner_read >= self.banner_every:
+                await self.banner_tick()
             await asyncio.sleep(self.interval)
         self._starts.clear()  # with no tab open nothing is read; the next tab starts afresh
         self._seen.clear()
+        self._shown_banner = None
+
+    async def banner_tick(self) -> None:
+        """Read the banner once for the process; hand it to every open tab if it changed. When it
+        cannot be read, tabs keep what they show."""
+        if self.banner is None:
+            return
+        self._banner_read = time.monotonic()
+        try:
+            current = {BANNER: await self.banner()}
+        except IncidentSourceError as exc:
+            logger.warning("chat feed: the banner cannot be read: %s", exc)
+            return
+        if current == self._shown_banner:
+            return
+        self._shown_banner = current
+        for sender, tabs in list(self._tabs.items()):
+            for queue in list(tabs):
+                self._hand(sender, queue, current)
 
     async def tick(self) -> None:
         """Read what is new since the last tick and hand it to the open tabs."""
@@ -199,12 +235,15 @@ class ChatFeed:
     def _deliver(self, messages: list[tuple[str, Message]]) -> None:
         for sender, message in messages:
             for queue in list(self._tabs.get(sender, ())):
-                try:
-                    queue.put_nowait(message)
-                except asyncio.QueueFull:
-                    # A tab that does not read: end its stream; the browser reconnects and
-                    # catches up from the last message it has.
-                    self.unsubscribe(sender, queue)
-                    with contextlib.suppress(asyncio.QueueFull):
-                        queue.get_nowait()
-                        queue.put_nowait(None)
+                self._hand(sender, queue, message)
+
+    def _hand(self, sender: str, queue: asyncio.Queue[Message | None], message: Message) -> None:
+        try:
+            queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # A tab that does not read: end its stream; the browser reconnects and catches up
+            # from the last message it has.
+            self.unsubscribe(sender, queue)
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.get_nowait()
+                queue.put_nowait(None)

@@ -130,7 +130,7 @@ def test_a_pushed_notice_shows_no_trigger_and_the_banner_follows_a_new_update(
 ) -> None:
     """After "tell me when it's fixed" and a new update: the notice arrives without an
     "EXTERNAL" bubble, in the live view and after a reload, and the banner shows the update's
-    time within 30 s, without a reload."""
+    time within 30 s, without a reload, on the chat's own stream."""
     from playwright.sync_api import expect, sync_playwright
 
     from bot.conversation.notify import Notifier
@@ -143,7 +143,12 @@ def test_a_pushed_notice_shows_no_trigger_and_the_banner_follows_a_new_update(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_context(viewport=PHONE).new_page()
+        context = browser.new_context(viewport=PHONE)
+        embedded = context.new_page()  # the banner a status page embeds: no stream, it asks every 20 s
+        embedded.goto(web + "/banner")
+        page = context.new_page()
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url))
         page.goto(web + "/")
         page.get_by_label("Your message").fill("tell me when top up is fixed")
         page.keyboard.press("Enter")
@@ -161,6 +166,9 @@ def test_a_pushed_notice_shows_no_trigger_and_the_banner_follows_a_new_update(
         expect(page.locator("#log")).to_contain_text("the fix is being tested", timeout=15_000)
         expect(page.locator("#log li", has_text="EXTERNAL")).to_have_count(0)
         expect(page.locator("#banner time")).to_have_attribute("datetime", posted.isoformat(), timeout=30_000)
+        assert not [url for url in asked if "/chat/banner" in url]  # it came on the chat's stream
+        embedded_time = embedded.locator("#banner time")
+        expect(embedded_time).to_have_attribute("datetime", posted.isoformat(), timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "7-notice-and-banner.png"), full_page=True)
         page.reload()
         expect(page.locator("#log")).to_contain_text("the fix is being tested", timeout=15_000)

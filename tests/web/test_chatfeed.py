@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,11 +15,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from bot.core.errors import IncidentSourceError
 from bot.core.settings import Settings
+from bot.db.engine import make_session_factory
+from bot.incidents.writes import post_update
 from bot.rasa_api import RasaApi
 from bot.web.app import create_app
 from bot.web.chat import COOKIE, PAGE, verify
-from bot.web.chatfeed import to_messages
+from bot.web.chatfeed import ChatFeed, to_messages
 from tests.conftest import NOW, serve_in_thread
 from tests.web.conftest import FakeRasa
 from tests.web.test_chat import visitor
@@ -54,14 +58,22 @@ def user(text: str) -> dict[str, Any]:
     return {"event": "user", "text": text}
 
 
-def read_events(client: httpx.Client, after: int, wanted: int, timeout: float = 10) -> list[dict[str, Any]]:
-    """Open /chat/stream and collect `wanted` messages (or fail after `timeout`)."""
+def read_events(
+    client: httpx.Client, after: int, wanted: int, timeout: float = 10, kind: str = "message"
+) -> list[dict[str, Any]]:
+    """Open /chat/stream and collect `wanted` events of `kind` ("message", or a named event such
+    as "banner"), or fail after `timeout`."""
     got: list[dict[str, Any]] = []
     with client.stream("GET", f"/chat/stream?after={after}", timeout=timeout) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        event = "message"
         for line in response.iter_lines():
-            if line.startswith("data: "):
-                got.append(json.loads(line[6:]))
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                if event == kind:
+                    got.append(json.loads(line[6:]))
+                event = "message"
                 if len(got) == wanted:
                     break
     return got
@@ -204,3 +216,83 @@ def test_the_feed_reads_nothing_while_no_tab_is_open(app: FastAPI, chat: str) ->
     visitor(chat)
     time.sleep(0.5)
     assert app.state.chat.feed.reads == 0
+
+
+def test_a_stream_opens_with_the_banner_and_carries_its_changes(
+    settings: Settings, engine: Engine, demo: int, rasa: FakeRasa
+) -> None:
+    """The chat page asks for no banner: it comes on the stream, first as it is, then each change."""
+    began = time.monotonic()
+
+    def clock() -> datetime:  # moves, so that the cached incident state expires
+        return NOW + timedelta(seconds=time.monotonic() - began)
+
+    client = RasaApi("http://rasa.test", "rasa-test-token-" + "t" * 24, httpx.MockTransport(rasa))
+    app = create_app(settings, engine, clock=clock, run_sync=False, rasa=client)
+    app.state.chat.feed.interval = app.state.chat.feed.banner_every = 0.1
+    posted = NOW + timedelta(seconds=1)
+
+    def update_later() -> None:
+        time.sleep(1)
+        with make_session_factory(engine).begin() as session:
+            post_update(session, demo, message="Fix going in now.", now=posted, actor="test")
+
+    banners: list[dict[str, Any]] = []
+    with serve_in_thread(app) as url:
+        customer = visitor(url)
+        threading.Thread(target=update_later).start()
+        with customer.stream("GET", "/chat/stream?after=0", timeout=15) as response:
+            lines = response.iter_lines()
+            for line in lines:
+                if line == "event: banner":
+                    banners.append(json.loads(next(lines)[6:])["banner"])
+                    if banners[-1]["updated_at"] == posted.isoformat():
+                        break
+    # The first comes as the stream opens, then each change the feed reads (the age it states, too).
+    assert banners[0]["title"] == "Back-end systems outage after failed maintenance"
+    assert banners[0]["updated_at"] == (NOW - timedelta(minutes=40)).isoformat()
+    assert banners[-1]["updated_at"] == posted.isoformat()
+
+
+class Tabs:
+    """Stand-ins for open tabs: what the feed hands each."""
+
+    def __init__(self, feed: ChatFeed, n: int) -> None:
+        self.queues = [feed.subscribe(f"tab-{i}") for i in range(n)]
+
+    def taken(self) -> list[list[Any]]:
+        out = []
+        for queue in self.queues:
+            got = []
+            while not queue.empty():
+                got.append(queue.get_nowait())
+            out.append(got)
+        return out
+
+
+async def test_the_feed_reads_the_banner_once_for_all_tabs_and_hands_out_only_changes() -> None:
+    shown: list[dict[str, Any] | None] = [{"title": "Outage", "updated_at": "1"}]
+    reads = 0
+
+    async def source() -> dict[str, Any] | None:
+        nonlocal reads
+        reads += 1
+        if shown[0] == "fail":
+            raise IncidentSourceError("database is locked")
+        return shown[0]
+
+    feed = ChatFeed(lambda: None, source)  # type: ignore[arg-type, return-value]
+    tabs = Tabs(feed, 3)
+    try:
+        await feed.banner_tick()
+        assert tabs.taken() == [[{"banner": {"title": "Outage", "updated_at": "1"}}]] * 3 and reads == 1
+        await feed.banner_tick()
+        assert tabs.taken() == [[]] * 3  # unchanged: nothing to hand out
+        shown[0] = "fail"  # type: ignore[list-item]
+        await feed.banner_tick()
+        assert tabs.taken() == [[]] * 3  # unreadable: tabs keep what they show
+        shown[0] = None
+        await feed.banner_tick()
+        assert tabs.taken() == [[{"banner": None}]] * 3  # resolved: the banner goes
+    finally:
+        await feed.stop()

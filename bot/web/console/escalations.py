@@ -74,10 +74,15 @@ def _unread(ctx: WebContext, rows: Sequence[Escalation]) -> set[int]:
     return {e.id for e in rows if escalations.unread(e, last.get(e.conversation_id))}
 
 
+def _services(session: Session) -> list[tuple[str, str]]:
+    """Every service's key and name, in the knowledge file's order: what staff filter and read by."""
+    return [(key, name) for key, name in session.execute(select(Service.key, Service.name).order_by(Service.position))]
+
+
 def _queue_context(
     session: Session, result: queue.QueuePage | None, filters: dict[str, str], unread: set[int] | None = None
 ) -> dict[str, Any]:
-    services = [(s.key, s.name) for s in session.scalars(select(Service).order_by(Service.position))]
+    services = _services(session)
     linked = {link.incident_id for e in (result.rows if result else ()) for link in e.links}
     titles = dict(session.execute(select(Incident.id, Incident.title).where(Incident.id.in_(linked))).tuples().all())
     return {
@@ -251,24 +256,38 @@ async def _send_replies(ctx: WebContext, ids: list[int], body: str, signed: str)
     return sent, len(ids) - len(sent)
 
 
+def _escalation_view(ctx: WebContext, escalation_id: int) -> dict[str, Any]:
+    """What the escalation page shows from the stores, read off the event loop: our store first,
+    then Rasa's for a new customer message (outside any transaction of ours), and only then a
+    short write that marks what the customer said until now as seen."""
+    now = ctx.clock()
+    with ctx.sessions() as session:
+        escalation = escalations.get_escalation(session, escalation_id)
+        view = {
+            "e": escalation,
+            "notices": closing.notices_of(session, escalation_id),
+            "linked": [
+                (link.incident_id, session.get(Incident, link.incident_id), link.service_key)
+                for link in escalation.links
+            ],
+            "wait": queue.estimate_wait(session, escalation, now)
+            if escalation.status is not EscalationStatus.RESOLVED
+            else None,
+            "service_names": dict(_services(session)),
+        }
+        session.expunge_all()
+    view["new_message"] = escalation.id in _unread(ctx, [escalation])
+    with ctx.sessions.begin() as session:
+        seen = session.get(Escalation, escalation_id)
+        if seen is not None:
+            escalations.mark_seen(seen, now)
+    return view
+
+
 @router.get("/escalations/{escalation_id}")
 async def escalation_page(request: Request, escalation_id: RowId, ctx: Context, state: Staff) -> HTMLResponse:
-    with ctx.sessions.begin() as session:
-        escalation = escalations.get_escalation(session, escalation_id)
-        new_message = escalation.id in _unread(ctx, [escalation])
-        escalations.mark_seen(escalation, ctx.clock())
-        session.flush()
-        notices = closing.notices_of(session, escalation_id)
-        linked = [
-            (link.incident_id, session.get(Incident, link.incident_id), link.service_key) for link in escalation.links
-        ]
-        wait = (
-            queue.estimate_wait(session, escalation, ctx.clock())
-            if escalation.status is not EscalationStatus.RESOLVED
-            else None
-        )
-        service_names = dict(session.execute(select(Service.key, Service.name)).tuples().all())
-        session.expunge_all()
+    view = await asyncio.to_thread(_escalation_view, ctx, escalation_id)
+    escalation: Escalation = view["e"]
     events = await ctx.rasa.events(escalation.conversation_id)
     if events is not None:
         transcript = escalations.snapshot_of(events, None)["transcript"]
@@ -281,16 +300,11 @@ async def escalation_page(request: Request, escalation_id: RowId, ctx: Context, 
         ctx,
         "escalation.html",
         state,
-        e=escalation,
         transcript=transcript,
         transcript_source=source,
         statuses=[s.value for s in EscalationStatus],
         can_push=escalation.channel in ctx.settings.notify_push_channels,
-        notices=notices,
-        linked=linked,
-        wait=wait,
-        service_names=service_names,
-        new_message=new_message,
+        **view,
     )
 
 

@@ -104,7 +104,15 @@
     source.onmessage = function (event) {
       try { arrived(JSON.parse(event.data)); } catch (e) { /* a malformed event is skipped */ }
     };
+    // The outage banner comes on the same stream (banner.js shows it, and stops asking for it).
+    source.addEventListener("banner", function (event) {
+      try {
+        document.dispatchEvent(new CustomEvent("outage-banner", { detail: JSON.parse(event.data).banner }));
+      } catch (e) { /* a malformed event is skipped */ }
+    });
+    source.onopen = function () { document.documentElement.dataset.bannerLive = "yes"; };
     source.onerror = function () {
+      delete document.documentElement.dataset.bannerLive;
       // The browser reconnects by itself; a stream that was refused outright stays closed.
       if (source.readyState === EventSource.CLOSED) poll();
     };
