@@ -20,10 +20,10 @@ from bot.db.migrate import upgrade
 from bot.db.models import Incident, Notification, Subscription
 from bot.incidents.statuspage.localpage import PageState
 from bot.incidents.writes import post_update
-from bot.ops.servers import free_port
 from bot.people import operators
-from tests.conftest import pg_schema
+from tests.conftest import pg_schema, serve_in_thread
 from tests.e2e.conftest import Assistant, load_now
+from tests.support.faulty_page import faulty_page_app, set_fault
 
 pytestmark = pytest.mark.e2e
 
@@ -120,13 +120,15 @@ def test_status_page_drives_answers_and_its_faults_give_last_known_state(
     folder = tmp_path_factory.mktemp("statuspage")
     page = PageState(folder, components={"Mobile network": "operational"})
     page.write()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    servers.env.update(STATUSPAGE_URL=url, STATUSPAGE_POLL_SECONDS="1", STATUSPAGE_TIMEOUT_SECONDS="1")
+
+    def web_syncing(url: str) -> None:
+        servers.env.update(STATUSPAGE_URL=url, STATUSPAGE_POLL_SECONDS="1", STATUSPAGE_TIMEOUT_SECONDS="1")
+        servers.start_web()
+
     try:
         with (
-            extra_process(assistant, "statuspage", lambda: servers.start_status_page(folder, port)),
-            extra_process(assistant, "web", servers.start_web),
+            serve_in_thread(faulty_page_app(folder)) as url,
+            extra_process(assistant, "web", lambda: web_syncing(url)),
         ):
             me = sender()
             assert ": not affected" in assistant.say(me, "is roaming working?")
@@ -148,14 +150,14 @@ def test_status_page_drives_answers_and_its_faults_give_last_known_state(
             eventually(reply_containing(assistant, me, "roaming?", "a fix is being deployed"))
 
             for fault in ("500", "malformed", "huge", "timeout"):
-                page.fault(fault)
+                set_fault(folder, fault)
                 # A new conversation per try: one that has seen the update is only pointed to it.
                 reply = eventually(lambda: reply_containing(assistant, sender(), "is roaming working?", STALE)())
                 assert "Roaming: not working" in reply and "a fix is being deployed" in reply, fault
                 health = httpx.get(f"{servers.web_url}/health", timeout=10).json()
                 assert health["status"] == "degraded" and health["sources"]["statuspage"]["ok"] is False
                 assert health["sources"]["statuspage"]["age_seconds"] > 0
-            page.fault(None)
+            set_fault(folder, None)
 
             page.resolve(incident, "Roaming activations work again.", now=utcnow())
             page.write()

@@ -3,18 +3,14 @@
 It serves the files in a folder (`summary.json`, `incidents/unresolved.json`,
 `incidents.json`, `scheduled-maintenances.json`) under `/api/v2/`, with ETag and
 Last-Modified so that the sync's conditional requests are exercised. `PageState` writes
-those files; tests change them while the server runs. A file named `fault` in the folder
-makes every response misbehave, to test the sync's degraded mode:
-
-    timeout    hang for 30 s           500       HTTP 500
-    malformed  a body that is not JSON huge      a 5 MB JSON body
+those files; tests change them while the server runs (and make it misbehave with
+`tests/support/faulty_page.py`).
 
     python -m bot.ops.status_page --dir var/statuspage --port 8001 --demo
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import secrets
@@ -157,13 +153,6 @@ class PageState:
             tmp.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
             tmp.replace(target)  # atomic: the server never serves half a file
 
-    def fault(self, mode: str | None) -> None:
-        path = self.folder / "fault"
-        if mode is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_text(mode, encoding="utf-8")
-
 
 _ORDER = ["operational", "degraded_performance", "under_maintenance", "partial_outage", "major_outage"]
 _INDICATOR = {
@@ -191,16 +180,6 @@ def create_page_app(folder: Path) -> Starlette:
         name = request.path_params["name"]
         if name not in FILES:
             return JSONResponse({"error": "not found"}, 404)
-        fault_file = folder / "fault"
-        fault = fault_file.read_text(encoding="utf-8").strip() if fault_file.exists() else ""
-        if fault == "timeout":
-            await asyncio.sleep(30)
-        if fault == "500":
-            return JSONResponse({"error": "internal"}, 500)
-        if fault == "malformed":
-            return Response('{"page": {"id": "x"}, "components": [', media_type="application/json")
-        if fault == "huge":
-            return Response(b'{"junk": "' + b"x" * 5_000_000 + b'"}', media_type="application/json")
         path = folder / FILES[name]
         if not path.exists():
             return JSONResponse({"error": "not found"}, 404)

@@ -18,11 +18,12 @@ from bot.core.settings import load_settings
 from bot.db.engine import make_session_factory
 from bot.db.models import Incident, ServiceStatus, SourceHealth
 from bot.incidents.reads import read_overview
-from bot.incidents.statuspage.localpage import PageState, create_page_app
+from bot.incidents.statuspage.localpage import PageState
 from bot.incidents.statuspage.sync import MAX_BACKOFF, PATHS, StatusPageClient, StatusPageSync
 from bot.incidents.writes import sync_catalogue
 from bot.knowledge.file import Knowledge
 from tests.conftest import NOW, serve_in_thread
+from tests.support.faulty_page import faulty_page_app, set_fault
 
 EMPTY = {
     PATHS["summary"]: {"page": {"id": "p"}, "components": [], "incidents": [], "status": {"description": "ok"}},
@@ -126,7 +127,7 @@ def test_backoff_grows_with_jitter_and_is_capped(store: Engine) -> None:
 def page(tmp_path: Path) -> Iterator[tuple[PageState, str]]:
     state = PageState(tmp_path / "page", components={"Broadband": "operational"})
     state.write()
-    with serve_in_thread(create_page_app(state.folder)) as url:
+    with serve_in_thread(faulty_page_app(state.folder)) as url:
         yield state, url
 
 
@@ -149,7 +150,7 @@ def test_sync_over_http_follows_the_page_and_survives_its_faults(store: Engine, 
 
     for fault in ("timeout", "500", "malformed", "huge"):
         clock["now"] += timedelta(minutes=1)
-        state.fault(fault)
+        set_fault(state.folder, fault)
         assert run(sync.poll_once()) is False, fault
         with sessions() as session:
             overview = read_overview(session, clock["now"])
@@ -158,7 +159,7 @@ def test_sync_over_http_follows_the_page_and_survives_its_faults(store: Engine, 
         assert overview.service("top_up").status is ServiceStatus.MAJOR_OUTAGE, fault
         assert health is not None and health.failing and health.last_error
 
-    state.fault(None)
+    set_fault(state.folder, None)
     clock["now"] += timedelta(minutes=1)
     assert run(sync.poll_once()) is True
     with sessions() as session:
