@@ -167,6 +167,13 @@ class _WebLayout:
         self.offers = offers
         self.steps: list[int] = []
         self.full: set[int] = set()  # updates quoted in their own words
+        # Each upgrade re-renders the answer to measure it; each part is rendered once.
+        self._rendered: dict[object, tuple[str, list[dict[str, str]]]] = {}
+
+    def _render(self, key: object, reply: Reply, channels: tuple[str, ...] = ()) -> tuple[str, list[dict[str, str]]]:
+        if key not in self._rendered:
+            self._rendered[key] = render(self.responses, reply, channels)
+        return self._rendered[key]
 
     def try_add(self, upgrade: tuple[str, int], limit: int) -> None:
         kind, index = upgrade
@@ -183,7 +190,7 @@ class _WebLayout:
     def _text(self, index: int) -> tuple[str, list[dict[str, str]]]:
         reply = self.replies[index]
         brief = reply.response == _UPDATE and index not in self.full
-        return render(self.responses, reply, (SHORT_VARIATION,) if brief else ())
+        return self._render((index, brief), reply, (SHORT_VARIATION,) if brief else ())
 
     def _step_reply(self) -> Reply | None:
         chosen = [self.replies[i] for i in self.steps]
@@ -210,12 +217,12 @@ class _WebLayout:
         lead = [i for i in self.lead if i not in emergency]
         groups: list[list[tuple[str, list[dict[str, str]], str]]] = []
         for i in emergency:
-            groups.append([(*render(self.responses, self.replies[i]), self.replies[i].response)])
+            groups.append([(*self._render(i, self.replies[i]), self.replies[i].response)])
         if lead:
             groups.append([(*self._text(i), self.replies[i].response) for i in lead])
         step = self._step_reply()
         if step is not None:
-            part = (*render(self.responses, step), step.response)
+            part = (*self._render(("step", *self.steps), step), step.response)
             # Emergency advice, the state and an offer already make three: the step joins the state.
             if len(groups) + 1 + bool(self.offers) > WEB_BUBBLES and groups:
                 groups[-1].append(part)
@@ -223,13 +230,13 @@ class _WebLayout:
                 groups.append([part])
         if self.later():
             hint = Reply("utter_more_hint")
-            part = (*render(self.responses, hint), hint.response)
+            part = (*self._render("hint", hint), hint.response)
             if groups:
                 groups[-1].append(part)
             else:
                 groups.append([part])
         for i in self.offers:
-            groups.append([(*render(self.responses, self.replies[i]), self.replies[i].response)])
+            groups.append([(*self._render(i, self.replies[i]), self.replies[i].response)])
         return [
             Bubble(
                 "\n".join(text for text, _, _ in group if text),
