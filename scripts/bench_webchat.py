@@ -32,6 +32,7 @@ from bot.core.settings import PROJECT_ROOT
 from bot.ops.servers import Servers
 from bot.rasa_api import RasaApi
 from bot.web.chat import COOKIE, verify
+from tests.support.sse import StreamReader
 
 ADDRESSES = [f"127.0.1.{i}" for i in range(1, 101)]
 TALKERS = 8  # customers sending messages while the tabs are open
@@ -75,8 +76,10 @@ class Tabs:
                     return
                 self.open += 1
                 ready.set()
+                reader = StreamReader()
                 async for line in response.aiter_lines():
-                    if line.startswith("data: "):
+                    event = reader.feed(line)
+                    if event is not None and event[0] == "message":  # a banner change is not a reply
                         queue.put_nowait(time.perf_counter())
         except httpx.HTTPError:
             self.failed += 1

@@ -13,6 +13,7 @@ from bot.core.devsecrets import chat_secret
 from bot.rasa_api import RasaApi
 from bot.web.chat import COOKIE, verify
 from tests.e2e.conftest import Assistant
+from tests.support.sse import StreamReader
 
 pytestmark = pytest.mark.e2e
 TABS = 400
@@ -27,9 +28,11 @@ async def open_tab(client: httpx.AsyncClient, opened: list[str], arrived: dict[s
     async with client.stream("GET", "/chat/stream", cookies={COOKIE: cookie}) as response:
         assert response.status_code == 200
         opened.append(cookie)
+        reader = StreamReader()
         async for line in response.aiter_lines():
-            if line.startswith("data: "):
-                arrived[cookie].put_nowait(line)
+            event = reader.feed(line)
+            if event is not None and event[0] == "message":  # not the banner
+                arrived[cookie].put_nowait(event[1])
 
 
 async def outage_day(web: str, rasa: RasaApi, key: str) -> None:

@@ -24,6 +24,7 @@ from bot.web.app import create_app
 from bot.web.chat import COOKIE, PAGE, verify
 from bot.web.chatfeed import ChatFeed, to_messages
 from tests.conftest import NOW, serve_in_thread
+from tests.support.sse import StreamReader
 from tests.web.conftest import FakeRasa
 from tests.web.test_chat import visitor
 
@@ -66,14 +67,11 @@ def read_events(
     got: list[dict[str, Any]] = []
     with client.stream("GET", f"/chat/stream?after={after}", timeout=timeout) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
-        event = "message"
+        reader = StreamReader()
         for line in response.iter_lines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                if event == kind:
-                    got.append(json.loads(line[6:]))
-                event = "message"
+            event = reader.feed(line)
+            if event is not None and event[0] == kind:
+                got.append(json.loads(event[1]))
                 if len(got) == wanted:
                     break
     return got
