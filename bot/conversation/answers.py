@@ -122,8 +122,8 @@ def _workaround_replies(ctx: Context, key: str, divert_to: str | None = None) ->
 
 
 def _where_it_stands(ctx: Context, state: ServiceState, incident: IncidentView) -> list[Reply]:
-    """An affected service: its state, the latest update (or that nothing changed since the one
-    this conversation was quoted), and the ETA or its absence."""
+    """An affected service: its state and the incident it is part of, the latest update (or that
+    nothing changed since the one this conversation was quoted), and the ETA or its absence."""
     info = ctx.knowledge.service(state.key)
     replies = [
         Reply(
@@ -135,7 +135,8 @@ def _where_it_stands(ctx: Context, state: ServiceState, incident: IncidentView) 
                 "incident_title": incident.title,
                 "since": ctx.when(incident.started_at),
             },
-        )
+        ),
+        Reply("utter_service_incident", {"incident_title": incident.title}),
     ]
     if state.update is not None:
         replies.append(_update_reply(ctx, state.update))

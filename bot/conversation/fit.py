@@ -32,7 +32,7 @@ SHORT_CHANNELS: dict[str, int | None] = {"twilio": 320, "facebook": None, "teleg
 SHORT_VARIATION = "twilio"
 # In the short message: the state, the update's time, the ETA, emergencies and staleness.
 _SHORT = re.compile(
-    r"utter_(emergency_help|service_\w+|checked|latest_update|update_unchanged|update_overdue|eta\w*"
+    r"utter_(emergency_help|service_(?!incident)\w+|checked|latest_update|update_unchanged|update_overdue|eta\w*"
     r"|state_stale|still_broken_\w+)$"
 )
 # Said in full by their short variation, so MORE need not repeat them.
@@ -107,7 +107,7 @@ _STEPS = frozenset({"utter_workarounds_confirmed", "utter_workarounds_for", "utt
 # words (an offer of a person can leave no room for it in the summary), the rest after them.
 _FIRST_IF_ROOM = re.compile(r"utter_summary_working$")
 _OPTIONAL = re.compile(
-    r"utter_(summary_working|services_incident\w*|workarounds_unconfirmed|no_workaround|other_incident)$"
+    r"utter_(summary_working|services?_incident\w*|workarounds_unconfirmed|no_workaround|other_incident)$"
 )
 _EMERGENCY = "utter_emergency_help"
 _UPDATE = "utter_latest_update"

@@ -227,8 +227,9 @@ async def test_and_now_answers_for_the_service_under_discussion(
     d = CollectingDispatcher()
     t = tracker("check_again", "and now?", slots={"service": "roaming"})
     events = await ActionCheckAgain(**state).run(d, t, domain)
-    assert sent(d) == ["utter_service_major_outage", "utter_latest_update", "utter_eta_none"]
+    assert sent(d) == ["utter_service_major_outage", "utter_service_incident", "utter_latest_update", "utter_eta_none"]
     assert said(d).startswith("Roaming: not working right now") and "Confirmed to work" not in said(d)
+    assert 'It\'s part of "Back-end systems outage after failed maintenance".' in said(d)  # room for it here
     assert events[0] == SlotSet("service", "roaming")
     d = CollectingDispatcher()
     await ActionCheckAgain(**state).run(d, tracker("check_again", "and now?"), domain)

@@ -53,15 +53,17 @@ def test_affected_service_gets_state_update_eta_and_workaround(ctx: Context) -> 
     replies = service_answer(ctx, "top_up")
     assert names(replies) == [
         "utter_service_major_outage",
+        "utter_service_incident",
         "utter_latest_update",
         "utter_eta_none",
         "utter_workarounds_confirmed",
         "utter_workarounds_unconfirmed",
     ]
     assert replies[0].variables["service_name"] == "Prepaid top-up"
-    assert replies[1].variables["update_time"] == "1:50 pm today, 40 minutes ago"
-    assert replies[2].variables["next_update_time"].startswith("4:30 pm today")
-    assert "*100*" in replies[4].variables["steps"]
+    assert replies[1].variables["incident_title"] == "Back-end systems outage after failed maintenance"
+    assert replies[2].variables["update_time"] == "1:50 pm today, 40 minutes ago"
+    assert replies[3].variables["next_update_time"].startswith("4:30 pm today")
+    assert "*100*" in replies[5].variables["steps"]
 
 
 def test_call_diversion_fills_in_the_customers_number(ctx: Context) -> None:
@@ -296,7 +298,8 @@ def test_an_update_already_quoted_is_referred_to_not_quoted_again(ctx: Context) 
     again = service_answer(Context(ctx.overview, ctx.knowledge, ctx.tz, quoted=frozenset({quoted})), "roaming")
     assert "utter_latest_update" not in names(again)
     (unchanged,) = [r for r in again if r.response == "utter_update_unchanged"]
-    assert unchanged.variables == {"update_time": first[1].variables["update_time"]}
+    (update,) = [r for r in first if r.response == "utter_latest_update"]
+    assert unchanged.variables == {"update_time": update.variables["update_time"]}
 
 
 def test_a_new_update_is_quoted_in_full(
@@ -353,7 +356,7 @@ def test_an_overdue_update_is_called_out_even_with_an_eta(
     session.commit()
     later = now + timedelta(hours=2)
     ctx = Context(read_overview(session, later), knowledge, tz, now=later)
-    assert names(service_answer(ctx, "top_up"))[2:4] == ["utter_eta_known", "utter_update_overdue"]
+    assert names(service_answer(ctx, "top_up"))[3:5] == ["utter_eta_known", "utter_update_overdue"]
 
 
 def test_fixed_but_not_for_me_gets_troubleshooting_and_a_person(ctx: Context, knowledge: Knowledge) -> None:
@@ -403,6 +406,7 @@ def test_and_now_about_an_affected_service_says_what_changed_without_repeating_s
 ) -> None:
     assert names(recheck_answer(seen_update(ctx, "roaming"), "roaming")) == [
         "utter_service_major_outage",
+        "utter_service_incident",
         "utter_update_unchanged",
         "utter_eta_none",
     ]
@@ -410,8 +414,8 @@ def test_and_now_about_an_affected_service_says_what_changed_without_repeating_s
     post_update(session, demo, message="Roaming is coming back region by region.", now=now, actor="test")
     now_ctx = fresh(session, knowledge, now, tz)
     later = recheck_answer(Context(now_ctx.overview, knowledge, tz, quoted=heard), "roaming")
-    assert names(later)[:2] == ["utter_service_major_outage", "utter_latest_update"]
-    assert later[1].variables["update_message"] == "Roaming is coming back region by region."
+    assert names(later)[:3] == ["utter_service_major_outage", "utter_service_incident", "utter_latest_update"]
+    assert later[2].variables["update_message"] == "Roaming is coming back region by region."
 
 
 def test_and_now_about_a_service_back_or_never_down_is_its_answer_and_without_one_the_summary(ctx: Context) -> None:

@@ -157,7 +157,8 @@ def test_the_first_web_answer_is_the_state_with_its_eta_then_the_best_step(
     assert step.text.startswith("Confirmed to work now: If your plan has auto-renew")
     assert step.buttons == [{"title": "More details", "payload": "/more"}]
     later = [r.response for r in fitted.later]
-    assert later == ["utter_workarounds_confirmed", "utter_workarounds_unconfirmed"]  # "more" has the rest
+    # "more" has the rest, and which incident it is (no room for its title here)
+    assert later == ["utter_service_incident", "utter_workarounds_confirmed", "utter_workarounds_unconfirmed"]
 
 
 def test_two_services_get_a_line_of_state_and_a_best_step_each(responses: dict[str, Any], ctx: Context) -> None:
