@@ -2,9 +2,10 @@
 
 In order: news this conversation subscribed to goes first, on channels that cannot push it;
 emergency advice goes before anything else when the message is about safety; at most one
-offer of a person, and one after the answer when the message is time-critical; official
-updates quoted in full are remembered, so the next answer refers to them instead; the reply
-is fitted to the channel (one short message on SMS and messengers, the rest kept for MORE);
+offer of a person, and one after the answer when the message is time-critical; the reply
+is fitted to the channel (at most three messages and 600 characters on the web, one short
+message on SMS and messengers, the rest kept for "more"); official updates quoted in full are
+remembered, so the next answer refers to them instead;
 an offer the customer did not take lapses with their next, unurgent, message.
 
 A mixin rather than a base Action: rasa-sdk registers every concrete Action subclass; the
