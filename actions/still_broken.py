@@ -11,12 +11,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.latest import latest_intent
 from actions.turn import IncidentStateMixin
-from bot.conversation.answers import Context, still_broken_answer
+from bot.conversation.answers import Context, restored_by, still_broken_answer
 from bot.conversation.clients import client_key_in
 from bot.conversation.entities import entity_values, service_in_context, services_for
 from bot.conversation.reply import Reply
 from bot.core.errors import IncidentSourceError
-from bot.incidents.reads import StateKind
 from bot.incidents.reports import report_still_broken
 
 logger = logging.getLogger(__name__)
@@ -39,14 +38,12 @@ class ActionStillBroken(IncidentStateMixin, Action):
         if key is None:
             dispatcher.utter_message(response="utter_still_broken_which")
             return []
-        # The incident that restored the service, if it is back after one (not still down, and
-        # not a service no incident touched: neither is a report that a fix failed).
-        restored_by: list[int | None] = []
+        # Only a service back after an incident makes this a report that a fix failed.
+        back_after: list[int | None] = []
 
         def build(ctx: Context) -> list[Reply]:
-            state = ctx.overview.service(key)
-            back = state.kind in (StateKind.RESTORED, StateKind.RESOLVED) and state.incident is not None
-            restored_by.append(state.incident.id if back and state.incident is not None else None)
+            incident = restored_by(ctx.overview.service(key))
+            back_after.append(incident.id if incident is not None else None)
             # Said after its answer ("tried that, still the same"): follow on, don't repeat it.
             return still_broken_answer(ctx, key, answered=tracker.get_slot("service") == key)
 
@@ -54,7 +51,7 @@ class ActionStillBroken(IncidentStateMixin, Action):
         if extra is None:
             return []
         events = [SlotSet("service", key), *extra]
-        incident_id = restored_by[0] if restored_by else None
+        incident_id = back_after[0] if back_after else None
         if incident_id is None:
             return events
         channel = tracker.get_latest_input_channel() or "unknown"

@@ -125,17 +125,10 @@ def _where_it_stands(ctx: Context, state: ServiceState, incident: IncidentView) 
     """An affected service: its state and the incident it is part of, the latest update (or that
     nothing changed since the one this conversation was quoted), and the ETA or its absence."""
     info = ctx.knowledge.service(state.key)
+    since = ctx.when(incident.started_at)
+    line = {"service_name": state.name, "is_are": info.is_are, "as_of": ctx.as_of, "since": since}
     replies = [
-        Reply(
-            f"utter_service_{state.status.value}",
-            {
-                "service_name": state.name,
-                "is_are": info.is_are,
-                "as_of": ctx.as_of,
-                "incident_title": incident.title,
-                "since": ctx.when(incident.started_at),
-            },
-        ),
+        Reply(f"utter_service_{state.status.value}", line),
         Reply("utter_service_incident", {"incident_title": incident.title}),
     ]
     if state.update is not None:
@@ -400,8 +393,13 @@ def still_broken_answer(ctx: Context, key: str, answered: bool = False) -> list[
     info = ctx.knowledge.service(key)
     steps = [*info.troubleshooting, info.normal_way]
     variables = {"service_name": state.name, "is_are": info.is_are, "steps": _bullets(steps), "as_of": ctx.as_of}
-    # "Working again" only where an incident had it down; a service no outage touched is not
-    # "back", and saying so would tell the customer of a fix that never happened.
-    restored = state.kind in (StateKind.RESTORED, StateKind.RESOLVED) and state.incident is not None
-    said = "utter_still_broken_after_restore" if restored else "utter_still_broken_not_down"
+    said = "utter_still_broken_after_restore" if restored_by(state) else "utter_still_broken_not_down"
     return [Reply(said, variables), Reply("utter_offer_escalation_restored")]
+
+
+def restored_by(state: ServiceState) -> IncidentView | None:
+    """The incident a service is back after, if it is: not one still down, and not one no outage
+    touched. "Working again" is said, and a failed fix counted, only for such a service; saying
+    it of any other would tell the customer of a fix that never happened."""
+    back = state.kind in (StateKind.RESTORED, StateKind.RESOLVED)
+    return state.incident if back else None

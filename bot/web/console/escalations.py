@@ -64,13 +64,19 @@ def _parse(filters: dict[str, str]) -> queue.QueueFilter:
         raise ValidationError("unknown filter value") from None
 
 
-def _unread(ctx: WebContext, rows: Sequence[Escalation]) -> set[int]:
-    """The rows whose customer wrote after a person last opened them; none if Rasa's store fails."""
+def _last_written(ctx: WebContext, conversations: Sequence[str]) -> dict[str, datetime]:
+    """When each conversation's customer last wrote; nothing if Rasa's store cannot be read (the
+    console then shows no "new reply" mark, and its rows still update on their own)."""
     try:
-        last = last_customer_messages_at(ctx.tracker_store, [e.conversation_id for e in rows])
+        return last_customer_messages_at(ctx.tracker_store, conversations)
     except ConversationStoreError as exc:
-        logger.warning("cannot mark unread customer messages: %s", exc)
-        return set()
+        logger.warning("cannot read when customers last wrote: %s", exc)
+        return {}
+
+
+def _unread(ctx: WebContext, rows: Sequence[Escalation]) -> set[int]:
+    """The rows whose customer wrote after a person last opened them."""
+    last = _last_written(ctx, [e.conversation_id for e in rows])
     return {e.id for e in rows if escalations.unread(e, last.get(e.conversation_id))}
 
 
@@ -134,13 +140,8 @@ def _shown(ids: str) -> list[int]:
 
 
 def _customers_wrote(ctx: WebContext, conversations: Sequence[str]) -> str:
-    """The newest customer message among these conversations, as part of a change token; "-"
-    when there is none or Rasa's store cannot be read (the rows still update on their own)."""
-    try:
-        last = last_customer_messages_at(ctx.tracker_store, conversations)
-    except ConversationStoreError as exc:
-        logger.warning("cannot follow customer messages for the live console: %s", exc)
-        return "-"
+    """The newest customer message among these conversations, as part of a change token."""
+    last = _last_written(ctx, conversations)
     return max(last.values()).isoformat() if last else "-"
 
 
@@ -152,7 +153,7 @@ def queue_changes(session: Db, ctx: Context, _state: Staff, ids: str = "") -> JS
     newest = None
     if found.newest_safety_id is not None:
         newest = {"id": found.newest_safety_id, "reference": escalation_reference(found.newest_safety_id)}
-    shown = _shown(ids[: 12 * queue.PAGE_SIZE])
+    shown = _shown(ids)
     conversations = (
         session.scalars(select(Escalation.conversation_id).where(Escalation.id.in_(shown))).all() if shown else []
     )
